@@ -1,0 +1,304 @@
+"""Domain events: immutable facts, past tense, one msgspec struct each.
+
+The `type` tag of each event is its class name; it is what the log stores in its `type` column.
+Times are integers of milliseconds since the Unix epoch (UTC) and live in the envelope
+(`Recorded.occurred_at`), never in the payload.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal, TypeAlias
+
+import msgspec
+
+Preset: TypeAlias = Literal["adaptive", "gentle", "warm", "bright", "punchy"]
+PRESETS: Final[tuple[str, ...]] = ("adaptive", "gentle", "warm", "bright", "punchy")
+
+Millis = Annotated[int, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+TrackId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+RelPath = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class Event(msgspec.Struct, frozen=True, tag=True, forbid_unknown_fields=True):
+    """Base of every domain event; the tag is the class name."""
+
+
+class Fingerprint(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What identifies a file's content cheaply: size, mtime and a hash of its first/last blocks."""
+
+    size: Count
+    mtime_ns: int
+    content_hash: str
+
+
+# --- library lifecycle -------------------------------------------------------------------------
+
+
+class TrackAdded(Event, frozen=True):
+    track: TrackId
+    path: RelPath
+    fingerprint: Fingerprint
+    duration_ms: Millis
+    sample_rate: Positive
+    channels: Positive
+
+
+class TrackModified(Event, frozen=True):
+    track: TrackId
+    path: RelPath
+    fingerprint: Fingerprint
+    duration_ms: Millis
+    sample_rate: Positive
+    channels: Positive
+
+
+class TrackMoved(Event, frozen=True):
+    track: TrackId
+    path: RelPath
+
+
+class TrackDeleted(Event, frozen=True):
+    track: TrackId
+
+
+# --- listener interactions -----------------------------------------------------------------------
+
+
+class TrackChanged(Event, frozen=True):
+    track: TrackId
+    position_ms: Millis = 0
+
+
+class PositionReported(Event, frozen=True):
+    position_ms: Millis
+
+
+class Seeked(Event, frozen=True):
+    position_ms: Millis
+
+
+class PresetChanged(Event, frozen=True):
+    preset: Preset
+
+
+class IntensityChanged(Event, frozen=True):
+    intensity: Unit
+
+
+class Paused(Event, frozen=True):
+    pass
+
+
+class Resumed(Event, frozen=True):
+    pass
+
+
+class Stopped(Event, frozen=True):
+    pass
+
+
+# --- chunks: requests, worker outcomes, analysis ----------------------------------------------
+
+Tenths = Annotated[int, msgspec.Meta(ge=0, le=10)]
+ChunkIndex = Annotated[int, msgspec.Meta(ge=0)]
+Feature = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+FailureReason = Literal[
+    "missing", "permission", "corrupt", "timeout", "crashed", "cancelled", "short", "unsupported"
+]
+PressureLevel = Literal["normal", "warning", "critical", "emergency"]
+
+
+class ChunkKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, order=True):
+    """One rendered chunk: 30 s of `track` (at file revision `revision`) through a preset.
+
+    The revision is the projection's count of modifications of the track, so a chunk rendered
+    from an older version of the file can never be served for the new one.
+    """
+
+    track: TrackId
+    revision: Count
+    preset: Preset
+    intensity_tenths: Tenths
+    index: ChunkIndex
+
+
+class ChunkRequested(Event, frozen=True):
+    """The player asked for a chunk to play now (a hit if it is ready, a miss otherwise)."""
+
+    key: ChunkKey
+
+
+class ChunkRenderStarted(Event, frozen=True):
+    key: ChunkKey
+
+
+class ChunkRendered(Event, frozen=True):
+    key: ChunkKey
+    path: RelPath
+    bytes: Count
+    checksum: str
+    frames: Count
+    render_ms: Count
+    short: bool = False
+
+
+class ChunkFailed(Event, frozen=True):
+    key: ChunkKey
+    reason: FailureReason
+    detail: str = ""
+
+
+class ChunkFileLost(Event, frozen=True):
+    """Reconciliation found the chunk's file missing or failing its checksum: forget it."""
+
+    key: ChunkKey
+    detail: str = ""
+
+
+class ChunkAnalysed(Event, frozen=True):
+    """Content features of one 30 s chunk of a track (DESIGN §1), each in [0, 1]."""
+
+    track: TrackId
+    revision: Count
+    index: ChunkIndex
+    energy: Feature
+    brightness: Feature
+    dynamics: Feature
+    vocals: Feature
+    rhythm: Feature
+    neutral_reason: str | None = None
+
+
+class TrackAnalysed(Event, frozen=True):
+    """Track-level measurements every chunk of the track is rendered with."""
+
+    track: TrackId
+    revision: Count
+    loudness_db: float
+    peak: float
+    frames: Count
+    neutral_reason: str | None = None
+
+
+class BudgetsSet(Event, frozen=True):
+    """Byte budgets of the tiers at normal memory pressure."""
+
+    l1_bytes: Count
+    l2_bytes: Count
+    l3_bytes: Count
+
+
+class MemoryPressureChanged(Event, frozen=True):
+    level: PressureLevel
+    used_fraction: Feature
+
+
+class ServiceStarted(Event, frozen=True):
+    version: str
+
+
+class ServiceStopped(Event, frozen=True):
+    reason: str
+
+
+DomainEvent: TypeAlias = (
+    TrackAdded
+    | TrackModified
+    | TrackMoved
+    | TrackDeleted
+    | TrackChanged
+    | PositionReported
+    | Seeked
+    | PresetChanged
+    | IntensityChanged
+    | Paused
+    | Resumed
+    | Stopped
+    | ChunkRequested
+    | ChunkRenderStarted
+    | ChunkRendered
+    | ChunkFailed
+    | ChunkFileLost
+    | ChunkAnalysed
+    | TrackAnalysed
+    | BudgetsSet
+    | MemoryPressureChanged
+    | ServiceStarted
+    | ServiceStopped
+)
+
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.__name__: cls
+    for cls in (
+        TrackAdded,
+        TrackModified,
+        TrackMoved,
+        TrackDeleted,
+        TrackChanged,
+        PositionReported,
+        Seeked,
+        PresetChanged,
+        IntensityChanged,
+        Paused,
+        Resumed,
+        Stopped,
+        ChunkRequested,
+        ChunkRenderStarted,
+        ChunkRendered,
+        ChunkFailed,
+        ChunkFileLost,
+        ChunkAnalysed,
+        TrackAnalysed,
+        BudgetsSet,
+        MemoryPressureChanged,
+        ServiceStarted,
+        ServiceStopped,
+    )
+}
+
+INTERACTION_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "TrackChanged",
+        "PositionReported",
+        "Seeked",
+        "PresetChanged",
+        "IntensityChanged",
+        "Paused",
+        "Resumed",
+        "Stopped",
+    }
+)
+
+
+def track_of(event: Event) -> str | None:
+    """The track an event is about, if any (indexed by the log for `read(track=...)`)."""
+    track = getattr(event, "track", None)
+    if track is None:
+        key = getattr(event, "key", None)
+        track = key.track if isinstance(key, ChunkKey) else None
+    return track
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    """An event on its way into the log: the store assigns sequence, version and recorded-at."""
+
+    event_id: str
+    occurred_at: int
+    event: DomainEvent
+
+
+class Recorded(msgspec.Struct, frozen=True):
+    """An event as the log holds it."""
+
+    seq: int
+    event_id: str
+    occurred_at: int
+    recorded_at: int
+    event: DomainEvent
+
+    @property
+    def type(self) -> str:
+        return type(self.event).__name__

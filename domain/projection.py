@@ -1,0 +1,174 @@
+"""The projection: a pure, total fold of recorded events into `State`.
+
+`evolve` never raises on an event that does not apply (a deletion of an unknown track, a position
+report with nothing playing): it counts it in `State.ignored` and leaves everything else alone.
+Time inside the fold is the events' own `occurred_at`, made monotonic (`State.clock_ms`), so a
+client whose clock stepped backwards cannot make the playhead run backwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from msgspec.structs import replace
+
+from domain.events import (
+    DomainEvent,
+    IntensityChanged,
+    Paused,
+    PositionReported,
+    PresetChanged,
+    Recorded,
+    Resumed,
+    Seeked,
+    Stopped,
+    TrackAdded,
+    TrackChanged,
+    TrackDeleted,
+    TrackModified,
+    TrackMoved,
+)
+from domain.state import Playback, State, Track
+
+
+def quantise_intensity(intensity: float) -> int:
+    """Intensity in [0, 1] to tenths (DESIGN §1: chunk keys use intensity quantised to 0.1)."""
+    tenths = int(intensity * 10.0 + 0.5 + 1e-9)
+    return min(10, max(0, tenths))
+
+
+def _ignored(state: State) -> State:
+    return replace(state, ignored=state.ignored + 1)
+
+
+def _track_upserted(state: State, event: TrackAdded | TrackModified, now: int) -> State:
+    known = state.tracks.get(event.track)
+    if known is not None and known.fingerprint == event.fingerprint and known.path == event.path:
+        return _ignored(state)
+    revision = 0 if known is None else known.revision + 1
+    track = Track(
+        path=event.path,
+        fingerprint=event.fingerprint,
+        duration_ms=event.duration_ms,
+        sample_rate=event.sample_rate,
+        channels=event.channels,
+        revision=revision,
+    )
+    tracks = dict(state.tracks)
+    tracks[event.track] = track
+    return replace(state, tracks=tracks)
+
+
+def _track_moved(state: State, event: TrackMoved, now: int) -> State:
+    known = state.tracks.get(event.track)
+    if known is None:
+        return _ignored(state)
+    tracks = dict(state.tracks)
+    tracks[event.track] = replace(known, path=event.path)
+    return replace(state, tracks=tracks)
+
+
+def _track_deleted(state: State, event: TrackDeleted, now: int) -> State:
+    if event.track not in state.tracks:
+        return _ignored(state)
+    tracks = {k: v for k, v in state.tracks.items() if k != event.track}
+    playback = state.playback
+    if playback.track == event.track:
+        playback = replace(playback, track=None, status="stopped", position_ms=0, anchor_at=now)
+    return replace(state, tracks=tracks, playback=playback)
+
+
+def _track_changed(state: State, event: TrackChanged, now: int) -> State:
+    duration = state.duration_of(event.track)
+    position = event.position_ms if duration is None else min(event.position_ms, duration)
+    playback = replace(
+        state.playback, track=event.track, status="playing", position_ms=position, anchor_at=now
+    )
+    return replace(state, playback=playback)
+
+
+def _moved_playhead(state: State, position_ms: int, now: int) -> State:
+    playback = state.playback
+    if playback.track is None:
+        return _ignored(state)
+    duration = state.duration_of(playback.track)
+    if duration is not None:
+        position_ms = min(position_ms, duration)
+    return replace(state, playback=replace(playback, position_ms=position_ms, anchor_at=now))
+
+
+def _position_reported(state: State, event: PositionReported, now: int) -> State:
+    return _moved_playhead(state, event.position_ms, now)
+
+
+def _seeked(state: State, event: Seeked, now: int) -> State:
+    return _moved_playhead(state, event.position_ms, now)
+
+
+def _preset_changed(state: State, event: PresetChanged, now: int) -> State:
+    return replace(state, playback=replace(state.playback, preset=event.preset))
+
+
+def _intensity_changed(state: State, event: IntensityChanged, now: int) -> State:
+    tenths = quantise_intensity(event.intensity)
+    return replace(state, playback=replace(state.playback, intensity_tenths=tenths))
+
+
+def _paused(state: State, event: Paused, now: int) -> State:
+    playback = state.playback
+    if playback.status != "playing":
+        return _ignored(state)
+    position = playback.position_at(now, state.duration_of(playback.track))
+    paused = replace(playback, status="paused", position_ms=position, anchor_at=now)
+    return replace(state, playback=paused)
+
+
+def _resumed(state: State, event: Resumed, now: int) -> State:
+    playback = state.playback
+    if playback.status != "paused":
+        return _ignored(state)
+    return replace(state, playback=replace(playback, status="playing", anchor_at=now))
+
+
+def _stopped(state: State, event: Stopped, now: int) -> State:
+    playback = state.playback
+    if playback.status == "stopped":
+        return _ignored(state)
+    stopped = replace(playback, status="stopped", position_ms=0, anchor_at=now)
+    return replace(state, playback=stopped)
+
+
+_Handler = Callable[[State, Any, int], State]
+
+_HANDLERS: dict[type, _Handler] = {
+    TrackAdded: _track_upserted,
+    TrackModified: _track_upserted,
+    TrackMoved: _track_moved,
+    TrackDeleted: _track_deleted,
+    TrackChanged: _track_changed,
+    PositionReported: _position_reported,
+    Seeked: _seeked,
+    PresetChanged: _preset_changed,
+    IntensityChanged: _intensity_changed,
+    Paused: _paused,
+    Resumed: _resumed,
+    Stopped: _stopped,
+}
+
+
+def evolve(state: State, recorded: Recorded) -> State:
+    """The state after one more event. Pure and total."""
+    now = recorded.occurred_at if recorded.occurred_at > state.clock_ms else state.clock_ms
+    event: DomainEvent = recorded.event
+    handler = _HANDLERS.get(type(event))
+    after = _ignored(state) if handler is None else handler(state, event, now)
+    return replace(after, seq=recorded.seq, clock_ms=now)
+
+
+def fold(events: Iterable[Recorded], state: State | None = None) -> State:
+    """`evolve` over every event, from `state` (the empty state by default)."""
+    current = State() if state is None else state
+    for recorded in events:
+        current = evolve(current, recorded)
+    return current

@@ -1,0 +1,1 @@
+"""The event log, snapshots and chunk files: everything tierbuffer keeps on disk."""

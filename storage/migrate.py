@@ -1,0 +1,82 @@
+"""Schema upgrades through Alembic, on the async (aiosqlite) engine.
+
+`ensure_schema` brings a database to the head revision (or, with `upgrade=False`, refuses one that
+is not there yet, saying what to run). A database stamped with a revision this version does not
+know was written by a newer tierbuffer: it is refused and left untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import migrations
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from storage.errors import SchemaError
+from storage.sqlite_file import translate
+
+_OUR_TABLES = frozenset({"events", "snapshots", "alembic_version"})
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _inspect(connection: Connection) -> tuple[str | None, set[str]]:
+    current = MigrationContext.configure(connection).get_current_revision()
+    return current, set(inspect(connection).get_table_names())
+
+
+def _upgrade(connection: Connection, config: Config) -> None:
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def ensure_schema(path: Path, *, upgrade: bool) -> str:
+    """Return the revision the database is at after this call (always the head)."""
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    known = {rev.revision for rev in script.walk_revisions()}
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as connection:
+            current, tables = await connection.run_sync(_inspect)
+            if current is not None and current not in known:
+                raise SchemaError(
+                    path,
+                    f"schema revision {current} comes from a newer tierbuffer (this one knows up "
+                    f"to {head}); upgrade tierbuffer. Nothing was changed",
+                )
+            if current is None and tables - _OUR_TABLES:
+                raise SchemaError(path, "an SQLite database of something else, not tierbuffer")
+            if current == head:
+                return head
+            if not upgrade:
+                raise SchemaError(
+                    path,
+                    f"schema at revision {current or 'none'}, this tierbuffer needs {head}; "
+                    f"run `tierbuffer --db {path} migrate`",
+                )
+            await connection.run_sync(_upgrade, config)
+            await connection.commit()
+            return head
+    except SQLAlchemyError as e:
+        raise translate(path, e) from e
+    finally:
+        await engine.dispose()

@@ -1,0 +1,140 @@
+"""Snapshots of the projected state: bytes, sequence number, state hash, projection version.
+
+Served by SQLAlchemy Core on the async aiosqlite engine: snapshots are written every N events and
+read once at start, far from the hot append path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+from sqlalchemy import delete, desc, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from domain.state import PROJECTION_VERSION, State, encode_state, hash_bytes
+from storage.schema import snapshots
+from storage.sqlite_file import translate
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    id: int
+    seq: int
+    projection_version: int
+    state_hash: str
+    state: bytes
+    created_at: int
+
+
+class SnapshotStore(Protocol):
+    async def save(self, state: State, *, created_at: int) -> None: ...
+
+    def newest_first(self) -> AsyncIterator[Snapshot]: ...
+
+    async def prune(self, *, keep: int) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _new_snapshot(state: State, created_at: int, snapshot_id: int = 0) -> Snapshot:
+    data = encode_state(state)
+    return Snapshot(snapshot_id, state.seq, PROJECTION_VERSION, hash_bytes(data), data, created_at)
+
+
+class InMemorySnapshotStore:
+    def __init__(self) -> None:
+        self.rows: list[Snapshot] = []
+
+    async def save(self, state: State, *, created_at: int) -> None:
+        self.rows.append(_new_snapshot(state, created_at, len(self.rows) + 1))
+
+    async def newest_first(self) -> AsyncIterator[Snapshot]:
+        for row in sorted(self.rows, key=lambda r: (r.seq, r.id), reverse=True):
+            yield row
+
+    async def prune(self, *, keep: int) -> int:
+        ordered = sorted(self.rows, key=lambda r: (r.seq, r.id), reverse=True)
+        self.rows = ordered[:keep]
+        return len(ordered) - len(self.rows)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class SqliteSnapshotStore:
+    def __init__(self, path: Path, engine: AsyncEngine) -> None:
+        self.path = path
+        self._engine = engine
+
+    @classmethod
+    def open(cls, path: Path | str, *, busy_timeout_s: float = 5.0) -> SqliteSnapshotStore:
+        """Use a database already opened (and migrated) by `SqliteEventStore.open`."""
+        path = Path(path).expanduser().absolute()
+        engine = create_async_engine(
+            f"sqlite+aiosqlite:///{path}", connect_args={"timeout": busy_timeout_s}
+        )
+        return cls(path, engine)
+
+    async def save(self, state: State, *, created_at: int) -> None:
+        snap = _new_snapshot(state, created_at)
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    insert(snapshots).values(
+                        seq=snap.seq,
+                        projection_version=snap.projection_version,
+                        state_hash=snap.state_hash,
+                        state=snap.state,
+                        created_at=snap.created_at,
+                    )
+                )
+        except SQLAlchemyError as e:
+            raise translate(self.path, e) from e
+
+    async def newest_first(self) -> AsyncIterator[Snapshot]:
+        """One snapshot at a time (their state blobs can be large)."""
+        try:
+            async with self._engine.connect() as connection:
+                ids = (
+                    await connection.execute(
+                        select(snapshots.c.id).order_by(desc(snapshots.c.seq), desc(snapshots.c.id))
+                    )
+                ).scalars().all()
+            for snapshot_id in ids:
+                async with self._engine.connect() as connection:
+                    row = (
+                        await connection.execute(
+                            select(snapshots).where(snapshots.c.id == snapshot_id)
+                        )
+                    ).one_or_none()
+                if row is not None:
+                    yield Snapshot(
+                        row.id,
+                        row.seq,
+                        row.projection_version,
+                        row.state_hash,
+                        bytes(row.state),
+                        row.created_at,
+                    )
+        except SQLAlchemyError as e:
+            raise translate(self.path, e) from e
+
+    async def prune(self, *, keep: int) -> int:
+        try:
+            async with self._engine.begin() as connection:
+                kept = (
+                    select(snapshots.c.id)
+                    .order_by(desc(snapshots.c.seq), desc(snapshots.c.id))
+                    .limit(keep)
+                    .scalar_subquery()
+                )
+                result = await connection.execute(delete(snapshots).where(snapshots.c.id.not_in(kept)))
+                return int(result.rowcount or 0)
+        except SQLAlchemyError as e:
+            raise translate(self.path, e) from e
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()

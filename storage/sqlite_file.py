@@ -1,0 +1,84 @@
+"""Checks on a database path before SQLite touches it, and translation of driver errors.
+
+A file that is not SQLite, or is visibly truncated, is refused here, before a connection could
+write a journal or WAL file beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from storage.errors import (
+    DatabaseBusyError,
+    DatabaseError,
+    MissingDatabaseError,
+    NotADatabaseError,
+    ReadOnlyDatabaseError,
+    StoreError,
+)
+
+_MAGIC = b"SQLite format 3\x00"
+
+
+def check_database_file(path: Path, *, create: bool) -> None:
+    """Refuse paths that cannot hold our database; create the parent folder when asked to."""
+    if path.is_dir():
+        raise DatabaseError(path, "is a directory, not a database file")
+    if not path.exists():
+        if not create:
+            raise MissingDatabaseError(path, "no database here (ingest, serve or demo create one)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DatabaseError(path, f"cannot create its folder: {e.strerror}") from e
+        if not os.access(path.parent, os.W_OK):
+            raise ReadOnlyDatabaseError(path, "its folder is not writable")
+        return
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+        size = path.stat().st_size
+    except OSError as e:
+        raise DatabaseError(path, f"cannot read: {e.strerror}") from e
+    if size == 0:
+        if not create:
+            raise MissingDatabaseError(path, "the database file is empty")
+        return
+    if len(header) < 100 or not header.startswith(_MAGIC):
+        raise NotADatabaseError(path, "not an SQLite database (wrong header); nothing was written")
+    _check_not_truncated(path, header, size)
+
+
+def _check_not_truncated(path: Path, header: bytes, size: int) -> None:
+    page_size = int.from_bytes(header[16:18], "big")
+    if page_size == 1:
+        page_size = 65536
+    pages = int.from_bytes(header[28:32], "big")
+    change_counter = header[24:28]
+    valid_for = header[92:96]
+    if pages and change_counter == valid_for and size < pages * page_size:
+        raise NotADatabaseError(
+            path,
+            f"truncated: {size} bytes on disk, its header says {pages * page_size}; "
+            "nothing was written",
+        )
+
+
+def translate(path: Path, error: BaseException) -> StoreError:
+    """Our error for a driver error (sqlite3 or SQLAlchemy wrapping sqlite3)."""
+    original = getattr(error, "orig", None) or error
+    message = str(original)
+    lowered = message.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return ReadOnlyDatabaseError(path, "cannot write: the database or its folder is read-only")
+    if "not a database" in lowered or "malformed" in lowered or "disk image" in lowered:
+        return NotADatabaseError(path, f"damaged database ({message}); nothing was written")
+    if "locked" in lowered or "busy" in lowered:
+        return DatabaseBusyError(path, "another process holds the write lock; try again")
+    if "unable to open" in lowered:
+        return DatabaseError(path, "cannot open the database file")
+    if isinstance(original, sqlite3.Error):
+        return DatabaseError(path, message)
+    return DatabaseError(path, f"{type(original).__name__}: {message}")
