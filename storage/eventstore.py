@@ -35,7 +35,13 @@ class EventStore(Protocol):
         track: str | None = None,
     ) -> AsyncIterator[Recorded]: ...
 
-    def read_rows(self, *, after: int = 0) -> AsyncIterator[StoredRow]: ...
+    def read_rows(
+        self,
+        *,
+        after: int = 0,
+        types: Collection[str] | None = None,
+        track: str | None = None,
+    ) -> AsyncIterator[StoredRow]: ...
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
         """Blocking, for bulk replay and verification in a worker thread."""

@@ -49,21 +49,27 @@ class InMemoryEventStore:
         types: Collection[str] | None = None,
         track: str | None = None,
     ) -> AsyncIterator[Recorded]:
+        async for row in self.read_rows(after=after, types=types, track=track):
+            yield to_recorded(self.codec, row)
+
+    async def read_rows(
+        self,
+        *,
+        after: int = 0,
+        types: Collection[str] | None = None,
+        track: str | None = None,
+    ) -> AsyncIterator[StoredRow]:
         wanted = frozenset(types) if types is not None else None
-        index = after
+        index = max(after, 0)
         while index < len(self._rows):
             prepared = self._rows[index]
             index += 1
-            row = prepared.row
-            if wanted is not None and row.type not in wanted:
+            if wanted is not None and prepared.row.type not in wanted:
                 continue
             if track is not None and prepared.track != track:
                 continue
-            yield to_recorded(self.codec, row)
-
-    async def read_rows(self, *, after: int = 0) -> AsyncIterator[StoredRow]:
-        for prepared in self._rows[after:]:
             yield prepared.row
+            await anyio.lowlevel.checkpoint()
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
         for prepared in self._rows[after:]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 import msgspec
-from sqlalchemy import delete, desc, insert, select
+from sqlalchemy import delete, desc, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -34,6 +34,8 @@ class SnapshotStore(Protocol):
 
     def newest_first(self) -> AsyncIterator[Snapshot]: ...
 
+    async def latest_seq(self) -> int | None: ...
+
     async def prune(self, *, keep: int) -> int: ...
 
     async def aclose(self) -> None: ...
@@ -54,6 +56,9 @@ class InMemorySnapshotStore:
     async def newest_first(self) -> AsyncIterator[Snapshot]:
         for row in sorted(self.rows, key=lambda r: (r.seq, r.id), reverse=True):
             yield row
+
+    async def latest_seq(self) -> int | None:
+        return max((r.seq for r in self.rows), default=None)
 
     async def prune(self, *, keep: int) -> int:
         ordered = sorted(self.rows, key=lambda r: (r.seq, r.id), reverse=True)
@@ -121,6 +126,14 @@ class SqliteSnapshotStore:
                     )
         except SQLAlchemyError as e:
             raise translate(self.path, e) from e
+
+    async def latest_seq(self) -> int | None:
+        try:
+            async with self._engine.connect() as connection:
+                value = (await connection.execute(select(func.max(snapshots.c.seq)))).scalar()
+        except SQLAlchemyError as e:
+            raise translate(self.path, e) from e
+        return None if value is None else int(value)
 
     async def prune(self, *, keep: int) -> int:
         try:

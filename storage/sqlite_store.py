@@ -272,8 +272,14 @@ class SqliteEventStore:
         async for row in self._rows(after, types, track):
             yield to_recorded(self.codec, row)
 
-    async def read_rows(self, *, after: int = 0) -> AsyncIterator[StoredRow]:
-        async for row in self._rows(after, None, None):
+    async def read_rows(
+        self,
+        *,
+        after: int = 0,
+        types: Collection[str] | None = None,
+        track: str | None = None,
+    ) -> AsyncIterator[StoredRow]:
+        async for row in self._rows(after, types, track):
             yield row
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:

@@ -1,0 +1,1 @@
+"""The shell around the pure core: clock, CLI, ingest, bootstrap (and later workers, audio, HTTP)."""
