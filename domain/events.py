@@ -100,6 +100,12 @@ class Stopped(Event, frozen=True):
     pass
 
 
+class NextTrackQueued(Event, frozen=True):
+    """The player's queue: the track that plays after the current one (None: nothing queued)."""
+
+    track: TrackId | None = None
+
+
 # --- chunks: requests, worker outcomes, analysis ----------------------------------------------
 
 Tenths = Annotated[int, msgspec.Meta(ge=0, le=10)]
@@ -127,6 +133,12 @@ class ChunkKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, order=Tr
 
 class ChunkRequested(Event, frozen=True):
     """The player asked for a chunk to play now (a hit if it is ready, a miss otherwise)."""
+
+    key: ChunkKey
+
+
+class ChunkQueued(Event, frozen=True):
+    """The scheduler took the chunk from the plan and queued it for a worker."""
 
     key: ChunkKey
 
@@ -217,7 +229,9 @@ DomainEvent: TypeAlias = (
     | Paused
     | Resumed
     | Stopped
+    | NextTrackQueued
     | ChunkRequested
+    | ChunkQueued
     | ChunkRenderStarted
     | ChunkRendered
     | ChunkFailed
@@ -245,7 +259,9 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         Paused,
         Resumed,
         Stopped,
+        NextTrackQueued,
         ChunkRequested,
+        ChunkQueued,
         ChunkRenderStarted,
         ChunkRendered,
         ChunkFailed,

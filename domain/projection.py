@@ -13,9 +13,20 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from domain import chunks, policy, predictor
 from domain.events import (
+    BudgetsSet,
+    ChunkAnalysed,
+    ChunkFailed,
+    ChunkFileLost,
+    ChunkQueued,
+    ChunkRendered,
+    ChunkRenderStarted,
+    ChunkRequested,
     DomainEvent,
     IntensityChanged,
+    MemoryPressureChanged,
+    NextTrackQueued,
     Paused,
     PositionReported,
     PresetChanged,
@@ -29,7 +40,8 @@ from domain.events import (
     TrackModified,
     TrackMoved,
 )
-from domain.state import Playback, State, Track
+from domain.plan import needs_replan, replan
+from domain.state import State, Track
 
 
 def quantise_intensity(intensity: float) -> int:
@@ -57,7 +69,10 @@ def _track_upserted(state: State, event: TrackAdded | TrackModified, now: int) -
     )
     tracks = dict(state.tracks)
     tracks[event.track] = track
-    return replace(state, tracks=tracks)
+    after = replace(state, tracks=tracks)
+    if known is None:
+        return replan(after, now) if event.track == state.cache.next_track else after
+    return replan(chunks.forget_track(after, event.track, revision), now)
 
 
 def _track_moved(state: State, event: TrackMoved, now: int) -> State:
@@ -76,7 +91,8 @@ def _track_deleted(state: State, event: TrackDeleted, now: int) -> State:
     playback = state.playback
     if playback.track == event.track:
         playback = replace(playback, track=None, status="stopped", position_ms=0, anchor_at=now)
-    return replace(state, tracks=tracks, playback=playback)
+    after = chunks.forget_track(replace(state, tracks=tracks, playback=playback), event.track, None)
+    return replan(after, now)
 
 
 def _track_changed(state: State, event: TrackChanged, now: int) -> State:
@@ -85,7 +101,11 @@ def _track_changed(state: State, event: TrackChanged, now: int) -> State:
     playback = replace(
         state.playback, track=event.track, status="playing", position_ms=position, anchor_at=now
     )
-    return replace(state, playback=playback)
+    rules, _ = policy.user_action(state.policy, now)
+    cache = state.cache
+    if cache.waiting and cache.requested is not None and cache.requested.track != event.track:
+        cache = replace(cache, waiting=False)
+    return replace(state, playback=playback, policy=rules, cache=cache)
 
 
 def _moved_playhead(state: State, position_ms: int, now: int) -> State:
@@ -99,15 +119,35 @@ def _moved_playhead(state: State, position_ms: int, now: int) -> State:
 
 
 def _position_reported(state: State, event: PositionReported, now: int) -> State:
-    return _moved_playhead(state, event.position_ms, now)
+    if policy.is_throttled(state.policy, now):
+        return replace(state, policy=policy.position_throttled(state.policy))
+    moved = _moved_playhead(state, event.position_ms, now)
+    return replace(moved, policy=policy.position_applied(state.policy, now))
 
 
 def _seeked(state: State, event: Seeked, now: int) -> State:
-    return _moved_playhead(state, event.position_ms, now)
+    rules, _ = policy.user_action(state.policy, now)
+    return replace(_moved_playhead(state, event.position_ms, now), policy=rules)
 
 
 def _preset_changed(state: State, event: PresetChanged, now: int) -> State:
-    return replace(state, playback=replace(state.playback, preset=event.preset))
+    """Takes effect at once, always; learned only as the interaction policy allows."""
+    playback = state.playback
+    decision = policy.preset_changed(
+        state.policy,
+        now,
+        playing=playback.track is not None,
+        changes=event.preset != playback.preset,
+    )
+    learned = state.predictor
+    if decision.learn:
+        learned = predictor.learn(learned, playback.preset, event.preset, now)
+    return replace(
+        state,
+        playback=replace(playback, preset=event.preset),
+        policy=decision.policy,
+        predictor=learned,
+    )
 
 
 def _intensity_changed(state: State, event: IntensityChanged, now: int) -> State:
@@ -154,6 +194,16 @@ _HANDLERS: dict[type, _Handler] = {
     Paused: _paused,
     Resumed: _resumed,
     Stopped: _stopped,
+    NextTrackQueued: chunks.next_track_queued,
+    ChunkRequested: chunks.chunk_requested,
+    ChunkQueued: chunks.chunk_started,
+    ChunkRenderStarted: chunks.chunk_started,
+    ChunkRendered: chunks.chunk_rendered,
+    ChunkFailed: chunks.chunk_failed,
+    ChunkFileLost: chunks.chunk_file_lost,
+    ChunkAnalysed: chunks.chunk_analysed,
+    BudgetsSet: chunks.budgets_set,
+    MemoryPressureChanged: chunks.pressure_changed,
 }
 
 
@@ -161,8 +211,12 @@ def evolve(state: State, recorded: Recorded) -> State:
     """The state after one more event. Pure and total."""
     now = recorded.occurred_at if recorded.occurred_at > state.clock_ms else state.clock_ms
     event: DomainEvent = recorded.event
+    if state.cache.discarded:
+        state = replace(state, cache=replace(state.cache, discarded=()))
     handler = _HANDLERS.get(type(event))
     after = _ignored(state) if handler is None else handler(state, event, now)
+    if needs_replan(after, now):
+        after = replan(after, now)
     return replace(after, seq=recorded.seq, clock_ms=now)
 
 

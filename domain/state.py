@@ -8,13 +8,18 @@ from typing import Final, Literal
 import msgspec
 
 from domain.errors import SnapshotDecodeError
-from domain.events import Fingerprint
+from domain.events import ChunkKey, Fingerprint
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 1
+PROJECTION_VERSION: Final[int] = 2
 
 PlayStatus = Literal["stopped", "playing", "paused"]
+TierName = Literal["L1", "L2", "L3"]
+DeadlineClass = Literal["waiting", "L1", "L2", "L3"]
+InFlightStatus = Literal["queued", "rendering"]
+
+MB: Final[int] = 1_000_000
 
 
 class Track(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -46,12 +51,135 @@ class Playback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return position
 
 
+# --- cache planning ------------------------------------------------------------------------------
+
+
+class Budgets(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Byte budgets of the tiers (configured at normal pressure, or in force after pressure)."""
+
+    l1: int = 18 * MB
+    l2: int = 36 * MB
+    l3: int = 45 * MB
+
+
+class Held(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A rendered (ready) chunk in a tier; only these count as hits and against the budget."""
+
+    key: ChunkKey
+    tier: TierName
+    probability: float
+    bytes: int
+    path: str
+    last_used: int
+
+
+class InFlight(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    key: ChunkKey
+    status: InFlightStatus
+    since: int
+
+
+class Failure(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Failed renders of one chunk; retried at `retry_at` until `attempts` reaches the limit."""
+
+    key: ChunkKey
+    attempts: int
+    retry_at: int
+    reason: str
+
+
+class Want(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a tier should hold: a chunk, the probability it is needed, its (estimated) size."""
+
+    key: ChunkKey
+    tier: TierName
+    probability: float
+    bytes: int
+
+
+class Job(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    key: ChunkKey
+    priority: int
+    deadline: DeadlineClass
+    timeout_ms: int
+
+
+class Cache(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The three tiers: what they should hold, what they hold, and what to render next.
+
+    Dict keys are `chunk_id(key)` strings. `discarded` lists the chunk files the last event
+    dropped (evicted, invalidated, deleted), for the runtime to remove from disk.
+    """
+
+    configured: Budgets = msgspec.field(default_factory=Budgets)
+    pressure: str = "normal"
+    held: dict[str, Held] = msgspec.field(default_factory=dict)
+    inflight: dict[str, InFlight] = msgspec.field(default_factory=dict)
+    failures: dict[str, Failure] = msgspec.field(default_factory=dict)
+    wanted: dict[str, Want] = msgspec.field(default_factory=dict)
+    plan: tuple[Job, ...] = ()
+    requested: ChunkKey | None = None
+    waiting: bool = False
+    next_track: str | None = None
+    basis: ChunkKey | None = None
+    replan_at: int | None = None
+    spilled: tuple[str, ...] = ()
+    discarded: tuple[str, ...] = ()
+
+
+class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    energy: float
+    brightness: float
+    dynamics: float
+    vocals: float
+    rhythm: float
+
+
+class Transition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    at: int
+    source: str
+    target: str
+
+
+class Predictor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Learned preset transitions `counts[from][to]`, recent ones, and top-1 accuracy."""
+
+    counts: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    recent: tuple[Transition, ...] = ()
+    predictions: int = 0
+    correct: int = 0
+
+
+class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Interaction policy memory: times of the last applied position and learned preset change."""
+
+    last_position_at: int | None = None
+    last_learned_at: int | None = None
+    actions: tuple[int, ...] = ()
+    throttled: int = 0
+    exploring: int = 0
+    unlearned: int = 0
+
+
+class Stats(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    requests: int = 0
+    hits_l1: int = 0
+    hits_l2: int = 0
+    hits_l3: int = 0
+    misses: int = 0
+
+
 class State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seq: int = 0
     clock_ms: int = 0
     tracks: dict[str, Track] = msgspec.field(default_factory=dict)
     playback: Playback = msgspec.field(default_factory=Playback)
     ignored: int = 0
+    cache: Cache = msgspec.field(default_factory=Cache)
+    predictor: Predictor = msgspec.field(default_factory=Predictor)
+    policy: Policy = msgspec.field(default_factory=Policy)
+    stats: Stats = msgspec.field(default_factory=Stats)
+    analysis: dict[str, dict[str, Features]] = msgspec.field(default_factory=dict)
 
     def duration_of(self, track: str | None) -> int | None:
         known = self.tracks.get(track) if track is not None else None

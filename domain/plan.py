@@ -1,0 +1,162 @@
+"""Re-planning: what the tiers want, where each rendered chunk sits, eviction, and the render plan.
+
+Run by the projection only when an input of the plan changed (playhead chunk, preset, intensity,
+track, a worker outcome, a request miss, budgets, pressure, queue, analysis of the playing chunk),
+so its cost (tens of chunks, never the library) is paid on a small share of events.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from msgspec.structs import replace
+
+from domain.events import ChunkKey
+from domain.state import Budgets, Cache, Failure, Held, Job, State, TierName, Want
+from domain.tiers import (
+    TIERS,
+    TIMEOUT_MS,
+    budgets_in_force,
+    candidates,
+    chunk_id,
+    fit,
+    is_current,
+    now_playing,
+    playhead_key,
+)
+
+MAX_ATTEMPTS: Final[int] = 3
+RETRY_BASE_MS: Final[int] = 10_000
+RETRY_FACTOR: Final[int] = 4
+
+
+def retry_delay(attempts: int) -> int:
+    """Backoff after the `attempts`-th failure: 10 s, 40 s, ..."""
+    return int(RETRY_BASE_MS * RETRY_FACTOR ** max(0, attempts - 1))
+
+
+def blocked(failure: Failure | None, now: int) -> bool:
+    """A known failure not yet due for a retry, or out of retries (until the track changes)."""
+    return failure is not None and (failure.attempts >= MAX_ATTEMPTS or now < failure.retry_at)
+
+
+def budget_of(budgets: Budgets, tier: TierName) -> int:
+    return budgets.l1 if tier == "L1" else budgets.l2 if tier == "L2" else budgets.l3
+
+
+def _wants(state: State, now: int, basis: ChunkKey | None, spilled: tuple[str, ...]) -> list[Want]:
+    playing = now_playing(state, now)
+    budgets = budgets_in_force(state, playing)
+    if state.cache.pressure == "emergency":
+        if playing is None:
+            return []
+        return fit(state, [("L1", playing, 1.0)], budgets, ())
+    if basis is None:
+        requested = state.cache.requested
+        if requested is None or not is_current(state, requested):
+            return []
+        return fit(state, [("L1", requested, 1.0)], budgets, ())
+    return fit(state, candidates(state, basis, state.playback, now), budgets, spilled)
+
+
+def _placed(cache: Cache, wanted: dict[str, Want]) -> dict[str, Held]:
+    """Each rendered chunk in the tier that wants it; unwanted ones become cold L3 entries (p 0)."""
+    held: dict[str, Held] = {}
+    for ident in sorted(cache.held):
+        entry = cache.held[ident]
+        want = wanted.get(ident)
+        tier: TierName = "L3" if want is None else want.tier
+        probability = 0.0 if want is None else want.probability
+        if entry.tier != tier or entry.probability != probability:
+            entry = replace(entry, tier=tier, probability=probability)
+        held[ident] = entry
+    return held
+
+
+def _evict(held: dict[str, Held], budgets: Budgets) -> tuple[dict[str, Held], list[str]]:
+    """Inside each tier over budget: lowest probability first, then least recently used."""
+    evicted: list[str] = []
+    for tier in TIERS:
+        entries = [(h.probability, h.last_used, i) for i, h in held.items() if h.tier == tier]
+        total = sum(held[i].bytes for _, _, i in entries)
+        limit = budget_of(budgets, tier)
+        for _, _, ident in sorted(entries):
+            if total <= limit:
+                break
+            total -= held[ident].bytes
+            evicted.append(ident)
+    if not evicted:
+        return held, evicted
+    gone = set(evicted)
+    return {i: h for i, h in held.items() if i not in gone}, evicted
+
+
+def _jobs(cache: Cache, wants: list[Want], state: State, now: int) -> tuple[Job, ...]:
+    jobs: list[Job] = []
+    listed: set[str] = set()
+    requested = cache.requested
+    if requested is not None and cache.waiting and is_current(state, requested):
+        ident = chunk_id(requested)
+        if _renderable(cache, ident, now):
+            jobs.append(Job(requested, 0, "waiting", TIMEOUT_MS["waiting"]))
+            listed.add(ident)
+    for want in wants:
+        ident = chunk_id(want.key)
+        if ident not in listed and _renderable(cache, ident, now):
+            jobs.append(Job(want.key, len(jobs), want.tier, TIMEOUT_MS[want.tier]))
+            listed.add(ident)
+    return tuple(jobs)
+
+
+def _renderable(cache: Cache, ident: str, now: int) -> bool:
+    return (
+        ident not in cache.held
+        and ident not in cache.inflight
+        and not blocked(cache.failures.get(ident), now)
+    )
+
+
+def _next_retry(cache: Cache, now: int) -> int | None:
+    due = [
+        f.retry_at
+        for f in cache.failures.values()
+        if f.attempts < MAX_ATTEMPTS and f.retry_at > now
+    ]
+    return min(due) if due else None
+
+
+def replan(state: State, now: int) -> State:
+    """The state with tiers, eviction and render plan recomputed at event time `now`."""
+    cache = state.cache
+    basis = playhead_key(state, now)
+    spilled = cache.spilled if basis == cache.basis else ()
+    wants = _wants(state, now, basis, spilled)
+    wanted = {chunk_id(w.key): w for w in wants}
+    budgets = budgets_in_force(state, now_playing(state, now))
+    held, evicted = _evict(_placed(cache, wanted), budgets)
+    discarded = cache.discarded
+    if evicted:
+        discarded = (*discarded, *(cache.held[i].path for i in evicted))
+        lost = [i for i in evicted if i in wanted]
+        if lost:
+            spilled = (*spilled, *lost)[-32:]
+            wants = [w for w in wants if chunk_id(w.key) not in lost]
+            wanted = {chunk_id(w.key): w for w in wants}
+    cache = replace(
+        cache,
+        held=held,
+        wanted=wanted,
+        basis=basis,
+        spilled=spilled,
+        discarded=discarded,
+    )
+    cache = replace(cache, plan=_jobs(cache, wants, state, now), replan_at=_next_retry(cache, now))
+    return replace(state, cache=cache)
+
+
+def needs_replan(state: State, now: int) -> bool:
+    """Whether time or the playhead moved the plan's inputs since it was made."""
+    cache = state.cache
+    if cache.replan_at is not None and now >= cache.replan_at:
+        return True
+    return playhead_key(state, now) != cache.basis
