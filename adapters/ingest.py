@@ -76,7 +76,7 @@ def parse_line(text: str | bytes, *, default_id: str) -> NewEvent:
     event_type = data.pop("type", None)
     if event_type is None:
         raise ValueError("missing field `type`")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     if "at" not in data:
         raise ValueError("missing field `at`")
