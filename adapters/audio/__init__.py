@@ -1,0 +1,1 @@
+"""Audio adapter: decode files with soundfile, analyse them, render presets, encode chunks."""

@@ -1,0 +1,190 @@
+"""The five mastering presets as DSP chains, scaled by intensity, and how a window is rendered.
+
+Every chain runs: equaliser -> compressor -> gain -> saturation -> look-ahead limiter (-1 dBFS)
+-> final clip to [-1, 1]. Intensity s in [0, 1] scales each stage's parameters (EQ gains in dB,
+compression ratio above 1:1, gain in dB, saturation drive), so s = 0 is exactly the input and
+the sound moves continuously towards the full preset; docs/audio.md says what each one is for.
+
+Levels that depend on the track (compressor thresholds, the adaptive loudness gain) are set
+relative to the track's integrated loudness from its `TrackAnalysed` event, never from the chunk,
+so every chunk of a track is processed with the same parameters and chunks join without level
+jumps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from adapters.audio.dsp import (
+    Band,
+    Compressor,
+    Limiter,
+    Signal,
+    apply_gain,
+    block_peak,
+    block_power,
+    block_size,
+    equalise,
+    saturate,
+)
+from domain.events import Preset, TrackAnalysed
+
+TARGET_LOUDNESS_DB: Final = -14.0  # LUFS: what streaming services normalise to
+DEFAULT_LOUDNESS_DB: Final = -14.0  # assumed when the track could not be measured
+CEILING: Final = 10.0 ** (-1.0 / 20.0)  # -1 dBFS: headroom for inter-sample peaks and 16-bit
+EQ_SETTLE_S: Final = 0.25  # biquad state from rest converges below 1e-10 within this
+
+
+@dataclass(frozen=True, slots=True)
+class TrackLevel:
+    """The track-level measurements a chain is built from (from `TrackAnalysed`)."""
+
+    loudness_db: float = DEFAULT_LOUDNESS_DB
+    peak: float = 1.0
+    measured: bool = False
+
+    @classmethod
+    def of(cls, event: TrackAnalysed) -> TrackLevel:
+        if event.neutral_reason is not None or not np.isfinite(event.loudness_db):
+            return cls()
+        return cls(float(event.loudness_db), float(event.peak), True)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    bands: tuple[Band, ...] = ()
+    compressor: Compressor | None = None
+    gain_db: float = 0.0
+    drive: float = 0.0
+    limiter: Limiter = Limiter(CEILING)
+
+    def preroll_frames(self, sample_rate: int) -> int:
+        """Input needed before the first output frame for output equal to a whole render."""
+        block = block_size(sample_rate)
+        blocks = self.limiter.memory_blocks(sample_rate) + 1
+        if self.compressor is not None:
+            blocks += self.compressor.memory_blocks(sample_rate)
+        return round(EQ_SETTLE_S * sample_rate) + blocks * block
+
+    def postroll_frames(self, sample_rate: int) -> int:
+        """Input needed after the last output frame (the limiter's look-ahead)."""
+        return (self.limiter.lookahead_blocks(sample_rate) + 2) * block_size(sample_rate)
+
+
+def chain_for(preset: Preset, intensity: float, level: TrackLevel) -> Chain:
+    """The DSP chain of `preset` at `intensity` (0..1) for a track measured at `level`."""
+    s = min(max(float(intensity), 0.0), 1.0)
+    loud = level.loudness_db
+    if preset == "gentle":
+        return Chain(
+            bands=(
+                Band("low_shelf", 150.0, 1.0 * s),
+                Band("peak", 2500.0, -1.5 * s, 1.0),
+                Band("high_shelf", 7000.0, -3.5 * s),
+            ),
+            compressor=Compressor(loud + 4.0, 1.0 + 0.6 * s, 10.0, 0.05, 0.05, 0.2),
+        )
+    if preset == "warm":
+        return Chain(
+            bands=(
+                Band("low_shelf", 120.0, 4.0 * s),
+                Band("peak", 300.0, 1.5 * s, 0.8),
+                Band("high_shelf", 6000.0, -3.0 * s),
+            ),
+            gain_db=-1.5 * s,
+            drive=1.2 * s,
+        )
+    if preset == "bright":
+        return Chain(
+            bands=(
+                Band("high_pass", 30.0 * s),
+                Band("low_shelf", 200.0, -1.5 * s),
+                Band("peak", 3000.0, 2.0 * s, 1.0),
+                Band("high_shelf", 8000.0, 5.0 * s),
+            ),
+            gain_db=-1.0 * s,
+        )
+    if preset == "punchy":
+        return Chain(
+            bands=(
+                Band("high_pass", 25.0 * s),
+                Band("low_shelf", 90.0, 3.0 * s),
+                Band("peak", 400.0, -2.0 * s, 1.0),
+                Band("peak", 4000.0, 2.0 * s, 1.0),
+            ),
+            compressor=Compressor(loud - 2.0, 1.0 + 2.0 * s, 6.0, 0.03, 0.02, 0.06, 3.0 * s),
+        )
+    if preset == "adaptive":
+        gain = min(max(TARGET_LOUDNESS_DB - loud, -12.0), 9.0) if level.measured else 0.0
+        return Chain(
+            compressor=Compressor(loud + 6.0, 1.0 + 1.0 * s, 8.0, 0.04, 0.04, 0.15),
+            gain_db=gain * s,
+        )
+    raise ValueError(f"unknown preset {preset!r}")
+
+
+def run_chain(x: Signal, chain: Chain, sample_rate: int) -> Signal:
+    """Process (channels, frames) float32 whose first frame sits at a multiple of the block
+    size in the track (frames are padded with silence to whole blocks, then cut back)."""
+    block = block_size(sample_rate)
+    frames = x.shape[1]
+    pad = -frames % block
+    if pad:
+        x = np.pad(x, ((0, 0), (0, pad)))
+    y = equalise(x, chain.bands, sample_rate)
+    if chain.compressor is not None:
+        y = apply_gain(y, chain.compressor.gain(block_power(y, block), sample_rate), block)
+    if chain.gain_db:
+        y = y * np.float32(10.0 ** (chain.gain_db / 20.0))
+    y = saturate(y, chain.drive)
+    y = apply_gain(y, chain.limiter.gain(block_peak(y, block), sample_rate), block)
+    np.nan_to_num(y, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(y, -1.0, 1.0, out=y)
+    return y[:, :frames]
+
+
+def render_samples(
+    samples: Signal, sample_rate: int, preset: Preset, intensity_tenths: int, level: TrackLevel
+) -> Signal:
+    """Render (frames, channels) audio that starts at frame 0 of a track (a whole track).
+
+    Intensity 0 returns the input itself (bit-exact). Chunks are rendered by `render_window`.
+    """
+    clean = _sanitised(samples)
+    if intensity_tenths <= 0:
+        return clean
+    chain = chain_for(preset, intensity_tenths / 10.0, level)
+    out = run_chain(np.ascontiguousarray(clean.T), chain, sample_rate)
+    return np.ascontiguousarray(out.T)
+
+
+def render_window(
+    window: Signal,
+    window_start: int,
+    keep_start: int,
+    keep_frames: int,
+    sample_rate: int,
+    chain: Chain,
+) -> Signal:
+    """Render a decoded window [window_start, ...) of a track and return the frames
+    [keep_start, keep_start + keep_frames) of the output (shorter if the window is).
+
+    `window_start` must be a multiple of the block size (or 0), and the window must reach at
+    least `chain.preroll_frames` before `keep_start` (or start at 0) and `postroll_frames` after
+    the kept part (or end with the track), for the output to equal a whole-track render.
+    """
+    if window_start % block_size(sample_rate):
+        raise ValueError(f"window start {window_start} is not on a block boundary")
+    out = run_chain(np.ascontiguousarray(_sanitised(window).T), chain, sample_rate)
+    offset = keep_start - window_start
+    return np.ascontiguousarray(out[:, offset : offset + keep_frames].T)
+
+
+def _sanitised(samples: Signal) -> Signal:
+    # NaN fails both comparisons, so one pass of min/max tells clean input from the rest
+    if samples.size and not (-1.0 <= samples.min() and samples.max() <= 1.0):
+        samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+    return samples.astype(np.float32, copy=False)
