@@ -155,6 +155,7 @@ class ChunkRendered(Event, frozen=True):
     frames: Count
     render_ms: Count
     short: bool = False
+    sanitised: Count = 0  # decoded samples that were NaN/Inf or outside [-1, 1] (zeroed/clipped)
 
 
 class ChunkFailed(Event, frozen=True):
@@ -193,6 +194,7 @@ class TrackAnalysed(Event, frozen=True):
     peak: float
     frames: Count
     neutral_reason: str | None = None
+    sanitised: Count = 0  # samples that were NaN/Inf or outside [-1, 1] (zeroed/clipped)
 
 
 class BudgetsSet(Event, frozen=True):
