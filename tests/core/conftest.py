@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +223,10 @@ async def store(
         await opened.aclose()
 
 
-@pytest.fixture
-def populated_db(tmp_path: Path) -> Iterator[Path]:
-    """A migrated database file holding a few hundred mixed events, writer closed."""
-    path = tmp_path / "populated.db"
+@pytest.fixture(scope="session")
+def populated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once: a migrated database holding 300 mixed events, writer closed, WAL folded in."""
+    path = tmp_path_factory.mktemp("template") / "populated.db"
 
     async def fill() -> None:
         store = await SqliteEventStore.open(path, clock=FixedClock(T0 + 10**7))
@@ -235,4 +236,14 @@ def populated_db(tmp_path: Path) -> Iterator[Path]:
             await store.aclose()
 
     anyio.run(fill, backend="asyncio")
-    yield path
+    checkpoint(path)
+    assert not sidecars(path)
+    return path
+
+
+@pytest.fixture
+def populated_db(tmp_path: Path, populated_template: Path) -> Path:
+    """A private copy of the populated database (tests may damage it)."""
+    path = tmp_path / "populated.db"
+    shutil.copyfile(populated_template, path)
+    return path
