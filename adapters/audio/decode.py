@@ -28,7 +28,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import soundfile as sf
+import soundfile as sf  # type: ignore[import-untyped]
 
 from adapters.audio.errors import AudioReadError, ReadReason
 from adapters.audio.quiet import Captured, captured_stderr
@@ -174,7 +174,7 @@ class _OpenFile:
         except PermissionError as e:
             raise AudioReadError("permission", path, str(e)) from e
         except OSError as e:
-            reason = "directory" if e.errno == errno.EISDIR else "missing"
+            reason: ReadReason = "directory" if e.errno == errno.EISDIR else "missing"
             raise AudioReadError(reason, path, str(e)) from e
         try:
             self.handle = sf.SoundFile(str(path))

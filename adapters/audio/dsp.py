@@ -22,11 +22,14 @@ from typing import Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
+from scipy import signal  # type: ignore[import-untyped]
 
 Signal = npt.NDArray[np.float32]
 Blocks = npt.NDArray[np.float64]
 BandKind: TypeAlias = Literal["peak", "low_shelf", "high_shelf", "high_pass"]
+
+
+PRECISE_BELOW_HZ = 1000.0
 
 
 def block_size(sample_rate: int) -> int:
@@ -72,16 +75,30 @@ class Band:
                 -sign * 2 * ((amp - 1) + sign * (amp + 1) * cos_w),
                 (amp + 1) + sign * (amp - 1) * cos_w - root,
             )
-        return np.array([*b, *a], dtype=np.float64) / a[0]
+        sos: npt.NDArray[np.float64] = np.array([*b, *a], dtype=np.float64) / a[0]
+        return sos
 
 
 def equalise(x: Signal, bands: tuple[Band, ...], sample_rate: int) -> Signal:
-    """Run the bands in series over each channel, starting from rest."""
+    """Run the bands in series over each channel, starting from rest.
+
+    Bands below `PRECISE_BELOW_HZ` run in float64: their poles sit close to the unit circle, where
+    float32 round-off is amplified to about 1e-4 (and differs between two renders of the same
+    audio that started at different places). The rest run in float32, twice as fast. Linear
+    filters commute, so the order of the two groups does not matter.
+    """
     if not bands:
         return x
-    sos = np.stack([band.coefficients(sample_rate) for band in bands])
-    out: Signal = signal.sosfilt(sos.astype(np.float32), x, axis=1).astype(np.float32, copy=False)
-    return out
+    low = [band.coefficients(sample_rate) for band in bands if band.freq < PRECISE_BELOW_HZ]
+    high = [band.coefficients(sample_rate) for band in bands if band.freq >= PRECISE_BELOW_HZ]
+    y: Signal = x
+    if low:
+        y = signal.sosfilt(np.stack(low), y.astype(np.float64), axis=1).astype(np.float32)
+    if high:
+        y = signal.sosfilt(np.stack(high).astype(np.float32), y, axis=1).astype(
+            np.float32, copy=False
+        )
+    return y
 
 
 def as_blocks(x: Signal, block: int) -> Signal:
@@ -93,20 +110,24 @@ def as_blocks(x: Signal, block: int) -> Signal:
 def block_power(x: Signal, block: int) -> Blocks:
     """Mean square per block over all channels (linked stereo detection)."""
     view = as_blocks(x, block)
-    return np.einsum("cbk,cbk->b", view, view, dtype=np.float64) / (view.shape[0] * block)
+    power: Blocks = np.einsum("cbk,cbk->b", view, view, dtype=np.float64)
+    mean: Blocks = power / (view.shape[0] * block)
+    return mean
 
 
 def block_peak(x: Signal, block: int) -> Blocks:
     view = as_blocks(x, block)
-    return np.abs(view).max(axis=(0, 2)).astype(np.float64)
+    peak: Blocks = np.abs(view).max(axis=(0, 2)).astype(np.float64)
+    return peak
 
 
 def _moving_mean(values: Blocks, before: int, after: int, edge: float) -> Blocks:
     """Mean over [k - before, k + after]; values outside the array count as `edge`."""
     width = before + after + 1
     padded = np.pad(values, (before, after), constant_values=edge)
-    sums = np.cumsum(np.concatenate(([0.0], padded)))
-    return (sums[width:] - sums[:-width]) / width
+    sums: Blocks = np.cumsum(np.concatenate(([0.0], padded)))
+    mean: Blocks = (sums[width:] - sums[:-width]) / width
+    return mean
 
 
 def _moving_min(values: Blocks, before: int, after: int, edge: float) -> Blocks:
@@ -168,10 +189,14 @@ class Limiter:
         return blocks_of(self.hold_s, sample_rate) + blocks_of(self.reach_s, sample_rate) + 1
 
     def gain(self, peak: Blocks, sample_rate: int) -> Blocks:
-        needed = np.minimum(1.0, self.ceiling / np.maximum(peak, 1e-12))
         reach = blocks_of(self.reach_s, sample_rate)
-        held = _moving_min(needed, blocks_of(self.hold_s, sample_rate), reach + 1, 1.0)
-        out: Blocks = _moving_mean(held, reach, reach, 1.0)
+        hold = blocks_of(self.hold_s, sample_rate)
+        # outside the array the audio is silence (track edges) or is cut away (pre/post-roll)
+        needed = np.pad(
+            np.minimum(1.0, self.ceiling / np.maximum(peak, 1e-12)), reach, constant_values=1.0
+        )
+        held = _moving_min(needed, hold, reach + 1, 1.0)
+        out: Blocks = _moving_mean(held, 0, 2 * reach, 1.0)[: peak.shape[0]]
         return out
 
 
@@ -180,7 +205,7 @@ def apply_gain(x: Signal, gain: Blocks, block: int) -> Signal:
     before = np.concatenate((gain[:1], gain[:-1])).astype(np.float32)
     step = gain.astype(np.float32) - before
     ramp = (np.arange(1, block + 1, dtype=np.float32) / block)[None, :]
-    per_frame = (before[:, None] + step[:, None] * ramp).reshape(-1)
+    per_frame = (before[:, None] + step[:, None] * ramp).reshape(-1).astype(np.float32, copy=False)
     out: Signal = x * per_frame[None, :]
     return out
 
