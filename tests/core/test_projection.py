@@ -302,7 +302,7 @@ def test_clock_is_monotonic_when_occurred_at_goes_backwards() -> None:
         added("t1"),
         (T0 + 60_000, TrackChanged(track="t1", position_ms=0)),
     )
-    back = when(state, PositionReported(position_ms=5_000), at=T0 + 10_000)
+    back = when(state, Seeked(position_ms=5_000), at=T0 + 10_000)
     assert back.clock_ms == T0 + 60_000
     assert back.playback.anchor_at == T0 + 60_000
     # the playhead never runs backwards: pausing "earlier" still counts from the clock
