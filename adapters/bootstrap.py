@@ -46,9 +46,7 @@ async def open_log(
         await events.aclose()
 
 
-async def snapshot_if_due(
-    log: Log, state: State, *, every: int, clock: Callable[[], int]
-) -> bool:
+async def snapshot_if_due(log: Log, state: State, *, every: int, clock: Callable[[], int]) -> bool:
     """Write a snapshot when `every` events or more were folded since the newest one."""
     latest = await log.snapshots.latest_seq() or 0
     if every <= 0 or state.seq - latest < every:

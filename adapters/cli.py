@@ -18,6 +18,8 @@ from domain.errors import DomainError
 from domain.events import EVENT_TYPES
 from storage.errors import StoreError
 
+logger = logging.getLogger(__name__)
+
 Command = Callable[[argparse.Namespace, TextIO], Awaitable[int]]
 
 
@@ -83,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="rebuild the state from the log alone, ignoring snapshots")
     p.set_defaults(run=commands.run_replay)
 
+    p = sub.add_parser(
+        "demo",
+        help="append a bundled listening session to the log and show the projected state "
+        "(running again appends nothing: the session's event ids are derived from its content)",
+    )
+    p.add_argument(
+        "--snapshot-every",
+        type=_non_negative,
+        default=DEFAULT_SNAPSHOT_EVERY,
+        help=argparse.SUPPRESS,
+    )
+    p.set_defaults(run=commands.demo)
+
     p = sub.add_parser("migrate", help="create the database or upgrade its schema, nothing else")
     p.set_defaults(run=commands.migrate)
     return parser
@@ -93,7 +108,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parser.parse_args(argv)
     args.db = args.db.expanduser() if args.db is not None else default_db_path()
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     run: Command = args.run
@@ -106,6 +121,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         print("tierbuffer: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # the last boundary: a bug, reported in one line (traceback with -v)
+        logger.debug("unexpected error", exc_info=True)
+        print(
+            f"tierbuffer: internal error: {type(e).__name__}: {e} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":

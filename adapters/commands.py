@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -12,7 +13,8 @@ import msgspec
 
 from adapters.bootstrap import Log, open_log, snapshot_if_due
 from adapters.clock import SystemClock
-from adapters.ingest import read_session
+from adapters.ingest import parse_session, read_session
+from domain.events import NewEvent
 from domain.state import State, encode_state, state_hash
 from storage.chain import StoredRow
 from storage.eventstore import to_recorded
@@ -27,15 +29,17 @@ def iso(ms: int) -> str:
 
 async def ingest(args: argparse.Namespace, out: TextIO) -> int:
     events = read_session(Path(args.file))
+    return await _append_session(args, events, out)
+
+
+async def _append_session(args: argparse.Namespace, events: list[NewEvent], out: TextIO) -> int:
     clock = SystemClock()
     async with open_log(args.db, clock=clock, create=True, migrate=True) as log:
         before = await log.events.last_seq()
         seqs = await log.events.append(events)
         fresh = [s for s in seqs if s > before]
         loaded = await load_state(log.events, log.snapshots)
-        snapped = await snapshot_if_due(
-            log, loaded.state, every=args.snapshot_every, clock=clock
-        )
+        snapped = await snapshot_if_due(log, loaded.state, every=args.snapshot_every, clock=clock)
     span = f", sequence {min(fresh)}..{max(fresh)}" if fresh else ""
     out.write(
         f"appended {len(fresh)} events ({len(seqs) - len(fresh)} already in the log){span}"
@@ -72,9 +76,7 @@ def _row_text(log: Log, row: StoredRow) -> str:
 async def show_log(args: argparse.Namespace, out: TextIO) -> int:
     async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
         types = set(args.type) if args.type else None
-        async for row in log.events.read_rows(
-            after=args.since, types=types, track=args.track
-        ):
+        async for row in log.events.read_rows(after=args.since, types=types, track=args.track):
             if args.json:
                 out.write(_row_json(log, row).decode() + "\n")
             else:
@@ -142,3 +144,25 @@ async def migrate(args: argparse.Namespace, out: TextIO) -> int:
         count = await log.events.last_seq()
     out.write(f"{args.db}: schema up to date ({count} events)\n")
     return 0
+
+
+async def demo(args: argparse.Namespace, out: TextIO) -> int:
+    """Replay the bundled listening session into the log and show what the projection made."""
+    source = resources.files("adapters").joinpath("data/demo_session.jsonl")
+    events = parse_session(source.read_bytes(), source="demo_session.jsonl")
+    out.write(f"demo: a library of 5 tracks and an evening of listening, {len(events)} events\n")
+    await _append_session(args, events, out)
+    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+        loaded = await load_state(log.events, log.snapshots)
+        report = await verify(log.events, log.snapshots)
+    out.write("\n" + _describe(loaded.state) + "\n")
+    out.write(f"state-hash: {state_hash(loaded.state)}\n")
+    out.write(f"verify: {'ok' if report.ok else 'FAILED'} ({report.events} events checked)\n\n")
+    db = args.db
+    out.write(
+        f"the log is at {db}; look inside with:\n"
+        f"  tierbuffer --db {db} log --type PresetChanged\n"
+        f"  tierbuffer --db {db} state\n"
+        f"  tierbuffer --db {db} verify\n"
+    )
+    return 0 if report.ok else 1

@@ -114,5 +114,9 @@ def read_session(path: Path) -> list[NewEvent]:
         data = path.read_bytes()
     except OSError as e:
         raise IngestError(str(path), 0, f"cannot read: {e.strerror}") from e
+    return parse_session(data, source=str(path))
+
+
+def parse_session(data: bytes, *, source: str) -> list[NewEvent]:
     digest = hashlib.sha256(data).hexdigest()
-    return parse_lines(data.splitlines(), source=str(path), digest=digest)
+    return parse_lines(data.splitlines(), source=source, digest=digest)

@@ -71,5 +71,3 @@ def first_break(rows: Iterable[StoredRow]) -> ChainBreak | None:
         prev_hash = row.hash
         expected_seq += 1
     return None
-
-

@@ -10,6 +10,7 @@ Contract (tests/storage/test_contract.py runs it against every implementation):
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Protocol
@@ -72,12 +73,22 @@ class PreparedRow(msgspec.Struct, frozen=True):
     track: str | None
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def canonical_event_id(value: object) -> str:
+    """The lower-case, hyphenated form of a UUID (fast path for ids already in that form)."""
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
+    return str(uuid.UUID(str(value)))
+
+
 def prepare(codec: EventCodec, events: Sequence[NewEvent]) -> list[Prepared]:
     """Validate and encode a batch before it reaches the writer; raises InvalidEventError."""
     prepared = []
     for index, new in enumerate(events):
         try:
-            event_id = str(uuid.UUID(new.event_id))
+            event_id = canonical_event_id(new.event_id)
         except (ValueError, TypeError, AttributeError) as e:
             raise InvalidEventError(index, f"event id {new.event_id!r} is not a UUID") from e
         if not isinstance(new.occurred_at, int) or new.occurred_at < 0:

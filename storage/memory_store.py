@@ -29,7 +29,9 @@ class InMemoryEventStore:
         prepared = prepare(self.codec, events)
         async with self._lock:
             last = self._rows[-1].row if self._rows else None
-            existing = {p.event_id: self._ids[p.event_id] for p in prepared if p.event_id in self._ids}
+            existing = {
+                p.event_id: self._ids[p.event_id] for p in prepared if p.event_id in self._ids
+            }
             rows, results = assign(
                 [prepared],
                 last_seq=last.seq if last else 0,

@@ -33,7 +33,9 @@ class Loaded(msgspec.Struct, frozen=True):
 def check_snapshot(snapshot: Snapshot, last_seq: int) -> State | str:
     """The snapshot's state, or why it cannot be used."""
     if snapshot.projection_version != PROJECTION_VERSION:
-        return f"written by projection v{snapshot.projection_version}, this is v{PROJECTION_VERSION}"
+        return (
+            f"written by projection v{snapshot.projection_version}, this is v{PROJECTION_VERSION}"
+        )
     if hash_bytes(snapshot.state) != snapshot.state_hash:
         return "state bytes do not match the stored state hash"
     if snapshot.seq > last_seq:

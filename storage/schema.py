@@ -33,8 +33,6 @@ events = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("hash", String(64), nullable=False),
     UniqueConstraint("event_id", name="uq_events_event_id"),
-    Index("ix_events_type", "type"),
-    Index("ix_events_occurred_at", "occurred_at"),
     Index("ix_events_track", "track"),
 )
 

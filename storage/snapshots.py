@@ -104,10 +104,16 @@ class SqliteSnapshotStore:
         try:
             async with self._engine.connect() as connection:
                 ids = (
-                    await connection.execute(
-                        select(snapshots.c.id).order_by(desc(snapshots.c.seq), desc(snapshots.c.id))
+                    (
+                        await connection.execute(
+                            select(snapshots.c.id).order_by(
+                                desc(snapshots.c.seq), desc(snapshots.c.id)
+                            )
+                        )
                     )
-                ).scalars().all()
+                    .scalars()
+                    .all()
+                )
             for snapshot_id in ids:
                 async with self._engine.connect() as connection:
                     row = (
@@ -144,7 +150,9 @@ class SqliteSnapshotStore:
                     .limit(keep)
                     .scalar_subquery()
                 )
-                result = await connection.execute(delete(snapshots).where(snapshots.c.id.not_in(kept)))
+                result = await connection.execute(
+                    delete(snapshots).where(snapshots.c.id.not_in(kept))
+                )
                 return int(result.rowcount or 0)
         except SQLAlchemyError as e:
             raise translate(self.path, e) from e

@@ -1,9 +1,15 @@
 """The SQLite event store.
 
-Write path (DESIGN §2): appends are prepared (validated, encoded) by their callers, then one leader
-at a time takes everything pending and commits it as a single call on the writer connection's
-thread, inside `BEGIN IMMEDIATE`: appends that arrive together share one commit (group commit).
-Each caller is answered only after the commit that holds its events.
+Write path (DESIGN §2): appends are prepared (validated, encoded) by their callers and queued to
+one writer thread that owns the write connection. The thread takes everything queued, commits it
+as one `BEGIN IMMEDIATE` transaction, and answers every caller of that commit at once: appends
+that arrive together share one commit (group commit). A caller is answered only after the commit
+that holds its events. A caller that is cancelled while waiting is simply not answered; its
+events may or may not have been committed, and retrying with the same event ids is safe.
+
+A dedicated thread rather than `anyio.to_thread` per commit: measured here, a round trip through
+`to_thread` costs about 90 µs against 33 µs for a queue to our own thread, and that difference
+is most of the cost of a single-event append.
 
 Reads use their own short-lived connections and page through the log by sequence number, so a
 reader never holds a long transaction and never loads the whole log.
@@ -11,7 +17,10 @@ reader never holds a long transaction and never loads the whole log.
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -23,22 +32,28 @@ from domain.codec import EventCodec
 from domain.events import NewEvent, Recorded
 from storage.chain import GENESIS, StoredRow
 from storage.errors import DatabaseError, StoreClosedError, StoreError
-from storage.eventstore import Prepared, assign, prepare, to_recorded
+from storage.eventstore import Prepared, PreparedRow, assign, prepare, to_recorded
 from storage.migrate import ensure_schema
 from storage.sqlite_file import check_database_file, translate
 
 Synchronous = Literal["NORMAL", "FULL"]
 _SYNC_LEVELS = {"NORMAL": 1, "FULL": 2}
 _ROW_COLUMNS = "seq, event_id, type, version, occurred_at, recorded_at, payload, hash"
+_INSERT = (
+    "INSERT INTO events (seq, event_id, type, version, occurred_at, recorded_at, payload, track, "
+    "hash) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING"
+)
 _PAGE = 2000
 _ID_CHUNK = 500
 
 
-class _Pending(msgspec.Struct):
+class _Request(msgspec.Struct):
     prepared: list[Prepared]
-    done: anyio.Event
-    seqs: list[int] | None = None
-    error: BaseException | None = None
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[int]]
+
+
+_STOP = None
 
 
 def connect(path: Path, *, busy_timeout_s: float, synchronous: Synchronous) -> sqlite3.Connection:
@@ -75,13 +90,15 @@ class SqliteEventStore:
     ) -> None:
         self.path = path
         self.synchronous = synchronous
+        self.codec = codec
         self._writer = writer
         self._clock = clock
-        self.codec = codec
         self._busy_timeout_s = busy_timeout_s
-        self._pending: list[_Pending] = []
-        self._leader = anyio.Lock()
-        self._thread = anyio.CapacityLimiter(1)
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._write_loop, name=f"tierbuffer-writer:{path.name}", daemon=True
+        )
+        self._thread.start()
         self._closed = False
 
     @classmethod
@@ -101,8 +118,7 @@ class SqliteEventStore:
         `create=False` refuses a missing database; `migrate=False` refuses one whose schema is
         not at the head revision instead of upgrading it.
         """
-        path = Path(path).expanduser().absolute()
-        check_database_file(path, create=create)
+        path = await anyio.to_thread.run_sync(_checked_path, Path(path), create)
         await ensure_schema(path, upgrade=migrate)
         writer = await anyio.to_thread.run_sync(
             lambda: connect(path, busy_timeout_s=busy_timeout_s, synchronous=synchronous)
@@ -123,88 +139,104 @@ class SqliteEventStore:
             raise StoreClosedError()
         if not events:
             return []
-        pending = _Pending(prepare(self.codec, events), anyio.Event())
-        self._pending.append(pending)
-        async with self._leader:
-            if not pending.done.is_set():
-                batch, self._pending = self._pending, []
-                await self._commit(batch)
-        if pending.error is not None:
-            raise pending.error
-        assert pending.seqs is not None
-        return pending.seqs
+        prepared = prepare(self.codec, events)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._queue.put(_Request(prepared, loop, future))
+        return await future
 
-    async def _commit(self, batch: list[_Pending]) -> None:
-        recorded_at = self._clock()
-        prepared = [p.prepared for p in batch]
+    def _write_loop(self) -> None:
+        """The writer thread: commit everything queued, answer its callers, repeat."""
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Request]) -> None:
         try:
-            results = await anyio.to_thread.run_sync(
-                self._write, prepared, recorded_at, limiter=self._thread, abandon_on_cancel=False
-            )
-        except BaseException as e:
+            results = self._write([r.prepared for r in batch], self._clock())
+        except Exception as e:  # answered to every caller of this commit
             error = e if isinstance(e, StoreError) else translate(self.path, e)
-            for p in batch:
-                p.error = error
-                p.done.set()
-            if not isinstance(e, Exception):
-                raise
+            _answer(batch, [None] * len(batch), error)
             return
-        for p, seqs in zip(batch, results, strict=True):
-            p.seqs = seqs
-            p.done.set()
+        _answer(batch, results, None)
 
     def _write(self, batches: list[list[Prepared]], recorded_at: int) -> list[list[int]]:
-        """One transaction, run on the writer thread."""
+        """One transaction, run on the writer thread.
+
+        Optimistic: insert as if no event id were stored yet (`ON CONFLICT DO NOTHING`); only when
+        the insert count shows a retried id does it roll back and look the stored ids up.
+        """
         cursor = self._writer.cursor()
         try:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                ids = list({p.event_id for batch in batches for p in batch})
-                existing: dict[str, int] = {}
-                for start in range(0, len(ids), _ID_CHUNK):
-                    chunk = ids[start : start + _ID_CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    query = f"SELECT event_id, seq FROM events WHERE event_id IN ({marks})"
-                    existing.update(cursor.execute(query, chunk).fetchall())
-                last = cursor.execute(
-                    "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                rows, results = assign(
-                    batches,
-                    last_seq=last[0] if last else 0,
-                    last_hash=last[1] if last else GENESIS,
-                    existing=existing,
-                    recorded_at=recorded_at,
-                )
-                if rows:
-                    cursor.executemany(
-                        "INSERT INTO events (seq, event_id, type, version, occurred_at, "
-                        "recorded_at, track, payload, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-                        [
-                            (
-                                r.row.seq,
-                                r.row.event_id,
-                                r.row.type,
-                                r.row.version,
-                                r.row.occurred_at,
-                                r.row.recorded_at,
-                                r.track,
-                                r.row.payload,
-                                r.row.hash,
-                            )
-                            for r in rows
-                        ],
-                    )
-                cursor.execute("COMMIT")
-            except BaseException:
-                if self._writer.in_transaction:
-                    cursor.execute("ROLLBACK")
-                raise
+            results = self._transaction(cursor, batches, recorded_at, lookup=False)
+            if results is None:
+                results = self._transaction(cursor, batches, recorded_at, lookup=True)
+            assert results is not None
+            return results
         except sqlite3.Error as e:
             raise translate(self.path, e) from e
         finally:
             cursor.close()
+
+    def _transaction(
+        self,
+        cursor: sqlite3.Cursor,
+        batches: list[list[Prepared]],
+        recorded_at: int,
+        *,
+        lookup: bool,
+    ) -> list[list[int]] | None:
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            existing = self._stored_ids(cursor, batches) if lookup else {}
+            last = cursor.execute(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            rows, results = assign(
+                batches,
+                last_seq=last[0] if last else 0,
+                last_hash=last[1] if last else GENESIS,
+                existing=existing,
+                recorded_at=recorded_at,
+            )
+            cursor.executemany(_INSERT, [_values(r) for r in rows])
+            if rows and cursor.rowcount != len(rows):
+                cursor.execute("ROLLBACK")
+                if lookup:
+                    raise DatabaseError(self.path, "event ids changed under a write lock")
+                return None
+            cursor.execute("COMMIT")
+        except BaseException:
+            if self._writer.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise
         return results
+
+    @staticmethod
+    def _stored_ids(cursor: sqlite3.Cursor, batches: list[list[Prepared]]) -> dict[str, int]:
+        ids = list({p.event_id for batch in batches for p in batch})
+        existing: dict[str, int] = {}
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT event_id, seq FROM events WHERE event_id IN ({marks})"
+            existing.update(cursor.execute(query, chunk).fetchall())
+        return existing
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -316,8 +348,57 @@ class SqliteEventStore:
         return await anyio.to_thread.run_sync(query)
 
     async def aclose(self) -> None:
+        """Commit what is queued, stop the writer thread and close its connection."""
         if self._closed:
             return
         self._closed = True
-        async with self._leader:
-            await anyio.to_thread.run_sync(self._writer.close, limiter=self._thread)
+        self._queue.put(_STOP)
+        await anyio.to_thread.run_sync(self._thread.join)
+        self._writer.close()
+
+
+def _values(prepared: PreparedRow) -> tuple[Any, ...]:
+    row = prepared.row
+    return (
+        row.seq,
+        row.event_id,
+        row.type,
+        row.version,
+        row.occurred_at,
+        row.recorded_at,
+        row.payload,
+        prepared.track,
+        row.hash,
+    )
+
+
+def _checked_path(path: Path, create: bool) -> Path:
+    path = path.expanduser().absolute()
+    check_database_file(path, create=create)
+    return path
+
+
+def _answer(
+    batch: list[_Request], results: Sequence[list[int] | None], error: BaseException | None
+) -> None:
+    """Resolve the futures of one commit, one callback per event loop involved."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[int]], Any]]] = {}
+    for request, seqs in zip(batch, results, strict=True):
+        by_loop.setdefault(request.loop, []).append((request.future, seqs))
+    for loop, answers in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, answers, error)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            continue
+
+
+def _resolve(
+    answers: list[tuple[asyncio.Future[list[int]], Any]], error: BaseException | None
+) -> None:
+    for future, seqs in answers:
+        if future.done():  # the caller was cancelled
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(seqs)

@@ -30,8 +30,6 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
         sa.UniqueConstraint("event_id", name="uq_events_event_id"),
     )
-    op.create_index("ix_events_type", "events", ["type"])
-    op.create_index("ix_events_occurred_at", "events", ["occurred_at"])
     op.create_index("ix_events_track", "events", ["track"])
     op.create_table(
         "snapshots",
@@ -49,6 +47,4 @@ def downgrade() -> None:
     op.drop_index("ix_snapshots_seq", table_name="snapshots")
     op.drop_table("snapshots")
     op.drop_index("ix_events_track", table_name="events")
-    op.drop_index("ix_events_occurred_at", table_name="events")
-    op.drop_index("ix_events_type", table_name="events")
     op.drop_table("events")
