@@ -124,7 +124,12 @@ def chunk_file_lost(state: State, event: ChunkFileLost, now: int) -> State:
 
 
 def chunk_requested(state: State, event: ChunkRequested, now: int) -> State:
-    """A hit in the tier holding the chunk ready, or a miss that makes it the most urgent job."""
+    """A hit, or a miss that makes the chunk the most urgent job.
+
+    A hit is credited to the tier whose plan made the chunk ready (`Held.origin`): the interaction
+    that precedes a request re-plans first and promotes the chunk it needs to L1, so the tier
+    holding it at request time would credit L1 with the branch scenarios' and read-ahead's work.
+    """
     key = event.key
     ident = chunk_id(key)
     cache = state.cache
@@ -133,7 +138,7 @@ def chunk_requested(state: State, event: ChunkRequested, now: int) -> State:
     if entry is not None:
         held = dict(cache.held)
         held[ident] = replace(entry, last_used=now)
-        tier = entry.tier
+        tier = entry.origin
         stats = replace(
             stats,
             requests=stats.requests + 1,

@@ -68,7 +68,8 @@ def _placed(cache: Cache, wanted: dict[str, Want]) -> dict[str, Held]:
         tier: TierName = "L3" if want is None else want.tier
         probability = 0.0 if want is None else want.probability
         if entry.tier != tier or entry.probability != probability:
-            entry = replace(entry, tier=tier, probability=probability)
+            origin = entry.origin if entry.probability > 0.0 else tier
+            entry = replace(entry, tier=tier, probability=probability, origin=origin)
         held[ident] = entry
     return held
 

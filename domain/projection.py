@@ -43,6 +43,8 @@ from domain.events import (
 from domain.plan import needs_replan, replan
 from domain.state import State, Track
 
+_SKIP_MARGIN_MS = 2_000
+
 
 def quantise_intensity(intensity: float) -> int:
     """Intensity in [0, 1] to tenths (DESIGN §1: chunk keys use intensity quantised to 0.1)."""
@@ -102,10 +104,21 @@ def _track_changed(state: State, event: TrackChanged, now: int) -> State:
         state.playback, track=event.track, status="playing", position_ms=position, anchor_at=now
     )
     rules, _ = policy.user_action(state.policy, now)
+    learned = state.predictor
+    before = state.playback
+    if before.track is not None and before.status != "stopped":
+        left_early = before.position_at(now) + _SKIP_MARGIN_MS < (
+            state.duration_of(before.track) or 0
+        )
+        learned = replace(
+            learned,
+            track_changes=learned.track_changes + 1,
+            skips=learned.skips + left_early,
+        )
     cache = state.cache
     if cache.waiting and cache.requested is not None and cache.requested.track != event.track:
         cache = replace(cache, waiting=False)
-    return replace(state, playback=playback, policy=rules, cache=cache)
+    return replace(state, playback=playback, policy=rules, cache=cache, predictor=learned)
 
 
 def _moved_playhead(state: State, position_ms: int, now: int) -> State:

@@ -71,6 +71,7 @@ class Held(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bytes: int
     path: str
     last_used: int
+    origin: TierName = "L3"
 
 
 class InFlight(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -142,12 +143,15 @@ class Transition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Predictor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Learned preset transitions `counts[from][to]`, recent ones, and top-1 accuracy."""
+    """Learned preset transitions `counts[from][to]`, recent ones, and top-1 accuracy; how often
+    a track change was a skip (the track left before its end)."""
 
     counts: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
     recent: tuple[Transition, ...] = ()
     predictions: int = 0
     correct: int = 0
+    track_changes: int = 0
+    skips: int = 0
 
 
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

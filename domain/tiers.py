@@ -2,12 +2,15 @@
 
 L1 hot: chunks c and c+1 of the current preset, and of up to two predicted presets whose
 probability is above 0.15; the chunk the player asked for; chunk 0 of the queued next track while
-the last chunk plays. L2 warm, the branch scenarios: continue (c+2..c+4, p 0.6), switch to each of
-the top-3 predicted presets (c..c+2 — the switch happens inside chunk c, so c is needed first —
-p = base·0.3/rank), seek forward (c+10..c+11, p 0.05, once 120 s are played), skip to the queued
-next track (chunk 0, p 0.3). L3 cold: read-ahead c+2..c+9 of the current preset.
-A chunk wanted by several tiers belongs to the hottest. Inside a tier the most probable chunks are
-kept until the budget is spent: real bytes for a rendered chunk, an estimate before.
+the last chunk plays (or always, when most track changes are skips).
+L2 warm, the branch scenarios: continue (c+2..c+4, p 0.6); switch to each of the top-3 predicted
+presets (c..c+2, p = base·0.3/rank — the switch happens inside chunk c, so c is needed at once
+and c+1, c+2 are weighted down) and to chunk c of the fourth; seek forward (c+10..c+11, p 0.05,
+once 120 s are played); skip to the queued next track (chunk 0, p = learned share of skips).
+L3 cold: read-ahead c+2..c+9 of the current preset.
+A chunk wanted by several tiers belongs to the hottest that has room for it. Inside a tier the most
+probable chunks are kept until the budget is spent: real bytes for a rendered chunk, an estimate
+before.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from typing import Final, cast
 
 from domain.content import content_affinity
-from domain.events import ChunkKey, Preset
+from domain.events import PRESETS, ChunkKey, Preset
 from domain.predictor import blend, probabilities, ranked
 from domain.state import Budgets, Playback, State, TierName, Track, Want
 
@@ -28,9 +31,13 @@ L1_PRESETS: Final[int] = 2
 L2_PRESETS: Final[int] = 3
 CONTINUE_PROBABILITY: Final[float] = 0.6
 SWITCH_SHARE: Final[float] = 0.3
+#: Weight of c, c+1, c+2 of a switch scenario: a switch happens inside chunk c, so c is needed at
+#: once and c+1 only 30 s later, when there is time to render it.
+SWITCH_OFFSETS: Final[tuple[float, ...]] = (1.0, 0.5, 0.25)
 SEEK_PROBABILITY: Final[float] = 0.05
 SEEK_AFTER_MS: Final[int] = 120_000
-SKIP_PROBABILITY: Final[float] = 0.3
+SKIP_PROBABILITY: Final[float] = 0.3  # prior share of track changes that are skips
+L1_SKIP: Final[float] = 0.5
 READ_AHEAD: Final[tuple[float, ...]] = tuple(0.5 * 0.9**i for i in range(8))  # c+2..c+9
 TIERS: Final[tuple[TierName, ...]] = ("L1", "L2", "L3")
 
@@ -140,7 +147,7 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
             out.append((tier, key, probability))
 
     c, p = basis.index, basis.preset
-    ranks = ranked(predicted(state, basis, now), L2_PRESETS)
+    ranks = ranked(predicted(state, basis, now), len(PRESETS) - 1)
     add("L1", p, c, 1.0)
     add("L1", p, c + 1, 0.95)
     for preset, prob in ranks[:L1_PRESETS]:
@@ -156,16 +163,23 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     for i in range(2, 5):
         add("L2", p, c + i, CONTINUE_PROBABILITY)
     for rank, (preset, prob) in enumerate(ranks, start=1):
-        for i in range(3):
-            add("L2", preset, c + i, prob * SWITCH_SHARE / rank)
+        for i, share in enumerate(SWITCH_OFFSETS if rank <= L2_PRESETS else SWITCH_OFFSETS[:1]):
+            add("L2", preset, c + i, prob * SWITCH_SHARE * share / rank)
     if playback.position_at(now, track.duration_ms) >= SEEK_AFTER_MS:
         add("L2", p, c + 10, SEEK_PROBABILITY)
         add("L2", p, c + 11, SEEK_PROBABILITY)
     if following is not None:
-        out.append(("L2", following, SKIP_PROBABILITY))
+        skip = skip_probability(state)
+        out.append(("L1" if skip > L1_SKIP else "L2", following, skip))
     for i, prob in enumerate(READ_AHEAD, start=2):
         add("L3", p, c + i, prob)
     return out
+
+
+def skip_probability(state: State) -> float:
+    """Share of track changes that left a track before its end, smoothed towards the prior."""
+    learned = state.predictor
+    return (learned.skips + 3 * SKIP_PROBABILITY) / (learned.track_changes + 3)
 
 
 def _next_track(state: State, basis: ChunkKey, count: int) -> ChunkKey | None:
