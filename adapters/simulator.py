@@ -170,7 +170,7 @@ def script(profile: str, seed: int, minutes: int = 30) -> Trace:
             next_action = now + rng.uniform(20_000, 60_000)
         else:
             next_action = now + rng.uniform(20_000, 90_000)
-    return Trace(profile, seed, tracks, tuple(steps), end)
+    return Trace(profile, seed, tracks, tuple(s for s in steps if s.at <= end), end)
 
 
 def _next_preset(rng: SplitMix, current: str, mode: str) -> str:

@@ -3,10 +3,11 @@
 L1 hot: chunks c and c+1 of the current preset, and of up to two predicted presets whose
 probability is above 0.15; the chunk the player asked for; chunk 0 of the queued next track while
 the last chunk plays (or always, when most track changes are skips).
-L2 warm, the branch scenarios: continue (c+2..c+4, p 0.6); switch to each of the top-3 predicted
-presets (c..c+2, p = base·0.3/rank — the switch happens inside chunk c, so c is needed at once
-and c+1, c+2 are weighted down) and to chunk c of the fourth; seek forward (c+10..c+11, p 0.05,
-once 120 s are played); skip to the queued next track (chunk 0, p = learned share of skips).
+L2 warm, the branch scenarios: continue (c+2..c+4, p 0.6); switch to each of the top-3
+predicted presets (c..c+2, p = base·0.3/rank — the switch happens inside chunk c, so c is needed
+at once and c+1, c+2 are weighted down) and to chunk c of the fourth; chunk c of every other
+preset gets at least p 0.06; seek forward (c+10..c+11, p 0.05, once 120 s are played); skip to
+the queued next track (chunk 0, p = learned share of skips).
 L3 cold: read-ahead c+2..c+9 of the current preset.
 A chunk wanted by several tiers belongs to the hottest that has room for it. Inside a tier the most
 probable chunks are kept until the budget is spent: real bytes for a rendered chunk, an estimate
@@ -35,6 +36,9 @@ SWITCH_SHARE: Final[float] = 0.3
 #: once and c+1 only 30 s later, when there is time to render it.
 SWITCH_OFFSETS: Final[tuple[float, ...]] = (1.0, 0.5, 0.25)
 SEEK_PROBABILITY: Final[float] = 0.05
+#: Floor for chunk c of every other preset, learned or not: a switch needs it at once, and a
+#: listener trying presets out goes to ones the counts have never seen.
+COVER_PROBABILITY: Final[float] = 0.06
 SEEK_AFTER_MS: Final[int] = 120_000
 SKIP_PROBABILITY: Final[float] = 0.3  # prior share of track changes that are skips
 L1_SKIP: Final[float] = 0.5
@@ -165,6 +169,9 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     for rank, (preset, prob) in enumerate(ranks, start=1):
         for i, share in enumerate(SWITCH_OFFSETS if rank <= L2_PRESETS else SWITCH_OFFSETS[:1]):
             add("L2", preset, c + i, prob * SWITCH_SHARE * share / rank)
+    for preset in PRESETS:
+        if preset != p:
+            add("L2", preset, c, COVER_PROBABILITY)
     if playback.position_at(now, track.duration_ms) >= SEEK_AFTER_MS:
         add("L2", p, c + 10, SEEK_PROBABILITY)
         add("L2", p, c + 11, SEEK_PROBABILITY)
