@@ -15,7 +15,7 @@ import pytest
 from adapters.ingest import read_session
 from domain.events import Recorded
 from domain.projection import fold
-from domain.state import state_hash
+from domain.state import PROJECTION_VERSION, state_hash
 from tests.golden.regenerate import fixtures, load_expected, printed_hash, run
 
 FIXTURES = fixtures()
@@ -23,24 +23,32 @@ REGENERATE = ".venv/bin/python tests/golden/regenerate.py"
 
 
 def _mismatch(name: str, how: str, got: str, want: str) -> str:
-    return (
-        f"golden session {name!r} ({how}) folds to state hash {got}, expected {want}.\n"
-        f"If the projection changed ON PURPOSE (and PROJECTION_VERSION in domain/state.py was "
-        f"bumped), run `{REGENERATE}` and commit tests/golden/expected.json; otherwise the "
-        f"fold is no longer deterministic or a rule changed by accident."
-    )
+    recorded = load_expected().projection_version
+    if recorded == PROJECTION_VERSION:
+        advice = (
+            f"PROJECTION_VERSION is still {PROJECTION_VERSION}, the version this hash was recorded "
+            "at. If the projection changed ON PURPOSE, bump PROJECTION_VERSION in "
+            f"domain/state.py, then run `{REGENERATE}` and commit tests/golden/expected.json; "
+            "otherwise the fold is no longer deterministic or a rule changed by accident."
+        )
+    else:
+        advice = (
+            f"PROJECTION_VERSION went from {recorded} to {PROJECTION_VERSION}: run `{REGENERATE}` "
+            "and commit tests/golden/expected.json."
+        )
+    return f"golden session {name!r} ({how}) folds to state hash {got}, expected {want}.\n{advice}"
 
 
 def test_every_session_has_an_expected_hash_and_no_more() -> None:
     assert FIXTURES, "no golden sessions found in tests/golden/"
-    assert sorted(load_expected()) == sorted(FIXTURES), (
+    assert sorted(load_expected().hashes) == sorted(FIXTURES), (
         f"tests/golden/expected.json and the *.jsonl sessions disagree; run `{REGENERATE}`"
     )
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_session_replays_to_its_golden_hash(name: str, tmp_path: Path) -> None:
-    want = load_expected()[name]
+    want = load_expected().hashes[name]
     db = str(tmp_path / "golden.db")
     assert "appended" in run("--db", db, "ingest", str(FIXTURES[name]))
 
@@ -62,7 +70,7 @@ def test_session_replays_to_its_golden_hash(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_session_from_a_snapshot_plus_tail_has_the_golden_hash(name: str, tmp_path: Path) -> None:
     """Ingest the first half with a snapshot, then the rest: `state` starts from the snapshot."""
-    want = load_expected()[name]
+    want = load_expected().hashes[name]
     lines = FIXTURES[name].read_bytes().splitlines(keepends=True)
     half = len(lines) // 2
     head, tail = tmp_path / "head.jsonl", tmp_path / "tail.jsonl"
@@ -85,7 +93,7 @@ def test_session_from_a_snapshot_plus_tail_has_the_golden_hash(name: str, tmp_pa
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_session_folded_in_memory_has_the_golden_hash(name: str) -> None:
     """The store adds nothing to the state: a plain fold of the parsed session agrees."""
-    want = load_expected()[name]
+    want = load_expected().hashes[name]
     log = [
         Recorded(seq, new.event_id, new.occurred_at, 0, new.event)
         for seq, new in enumerate(read_session(FIXTURES[name]), start=1)
@@ -113,3 +121,13 @@ def test_basic_session_reads_as_a_listening_session() -> None:
     }
     assert state.playback.intensity_tenths == 0
     assert state.seq == len(log) == 62
+
+
+def test_regenerate_refuses_changed_hashes_without_a_version_bump() -> None:
+    from tests.golden.regenerate import Expected, changed_without_bump
+
+    old = Expected(PROJECTION_VERSION, {"a": "1", "b": "2"})
+    assert changed_without_bump(old, {"a": "1", "b": "2", "new": "3"}) == []
+    assert changed_without_bump(old, {"a": "9", "b": "2"}) == ["a"]
+    bumped = Expected(PROJECTION_VERSION - 1, {"a": "1"})
+    assert changed_without_bump(bumped, {"a": "9"}) == []

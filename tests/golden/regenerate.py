@@ -9,7 +9,9 @@ it instead of regenerating.
 
 Each `*.jsonl` session beside this script is ingested through the CLI into a fresh temporary
 database and replayed from the log alone (`tierbuffer --db X ingest`, then `replay`); the hash it
-prints is recorded. Review the diff of expected.json before committing it.
+prints is recorded, with the PROJECTION_VERSION it was computed under. A hash that changed while
+PROJECTION_VERSION did not is refused (exit 1): bump the version first. Review the diff of
+expected.json before committing it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import tempfile
 from io import StringIO
 from pathlib import Path
 
+import msgspec
+
 from adapters.cli import main as cli
+from domain.state import PROJECTION_VERSION
 
 GOLDEN = Path(__file__).resolve().parent
 EXPECTED = GOLDEN / "expected.json"
@@ -64,19 +69,47 @@ def compute() -> dict[str, str]:
     return hashes
 
 
-def load_expected() -> dict[str, str]:
-    return dict(json.loads(EXPECTED.read_text(encoding="utf-8")))
+class Expected(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """expected.json: the projection version the hashes were computed under, hash per session."""
+
+    projection_version: int
+    hashes: dict[str, str]
+
+
+def load_expected() -> Expected:
+    return msgspec.json.decode(EXPECTED.read_bytes(), type=Expected)
+
+
+def changed_without_bump(old: Expected, new: dict[str, str]) -> list[str]:
+    """Sessions whose hash changed although PROJECTION_VERSION is the one they were recorded at."""
+    if old.projection_version != PROJECTION_VERSION:
+        return []
+    return sorted(name for name, digest in new.items() if old.hashes.get(name, digest) != digest)
 
 
 def main() -> int:
-    old = load_expected() if EXPECTED.exists() else {}
+    old = load_expected() if EXPECTED.exists() else Expected(PROJECTION_VERSION, {})
     new = compute()
-    EXPECTED.write_text(json.dumps(new, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    refused = changed_without_bump(old, new)
+    if refused:
+        sys.stderr.write(
+            f"refusing: the state hash of {', '.join(refused)} changed but PROJECTION_VERSION is "
+            f"still {PROJECTION_VERSION}. Bump it in domain/state.py (old snapshots must not be "
+            "trusted by the new projection), then run this again.\n"
+        )
+        return 1
+    expected = Expected(PROJECTION_VERSION, dict(sorted(new.items())))
+    EXPECTED.write_text(
+        json.dumps(msgspec.to_builtins(expected), indent=2, sort_keys=True) + "\n",
+        encoding="utf-8",
+    )
     for name, digest in new.items():
-        note = "unchanged" if old.get(name) == digest else f"was {old.get(name, 'absent')}"
+        previous = old.hashes.get(name)
+        note = "unchanged" if previous == digest else f"was {previous or 'absent'}"
         sys.stdout.write(f"{name}: {digest} ({note})\n")
-    for name in sorted(set(old) - set(new)):
+    for name in sorted(set(old.hashes) - set(new)):
         sys.stdout.write(f"{name}: removed (no {name}.jsonl any more)\n")
+    sys.stdout.write(f"recorded at PROJECTION_VERSION {PROJECTION_VERSION}\n")
     return 0
 
 
