@@ -8,15 +8,16 @@ know was written by a newer tierbuffer: it is refused and left untouched.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import migrations
 from storage.errors import SchemaError
@@ -47,6 +48,22 @@ def _upgrade(connection: Connection, config: Config) -> None:
     command.upgrade(config, "head")
 
 
+def _begin_explicitly(engine: AsyncEngine, *, immediate: bool) -> None:
+    """Make the check and the upgrade one real transaction (the driver emits no BEGIN for DDL).
+
+    With `immediate`, it holds the write lock from the first read, so processes starting together
+    on a new file migrate it one after another instead of racing to create the same tables.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 async def ensure_schema(path: Path, *, upgrade: bool) -> str:
     """Return the revision the database is at after this call (always the head)."""
     config = alembic_config()
@@ -54,6 +71,7 @@ async def ensure_schema(path: Path, *, upgrade: bool) -> str:
     head = script.get_current_head()
     known = {rev.revision for rev in script.walk_revisions()}
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    _begin_explicitly(engine, immediate=upgrade)
     try:
         async with engine.connect() as connection:
             current, tables = await connection.run_sync(_inspect)

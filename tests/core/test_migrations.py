@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,62 @@ def test_alembic_by_hand_upgrades_to_head(tmp_path: Path) -> None:
     assert f"{head_revision()} (head)" in current.stdout
     # tierbuffer accepts the result without migrating anything itself.
     assert main(["--db", str(db), "verify"]) == 0
+
+
+_OPENER = textwrap.dedent(
+    """
+    import sys
+    import anyio
+    from adapters.clock import SystemClock
+    from domain.events import NewEvent, Paused
+    from storage.errors import StoreError
+    from storage.sqlite_store import SqliteEventStore
+
+    async def main(path, event_id):
+        print("ready", flush=True)
+        sys.stdin.readline()
+        try:
+            store = await SqliteEventStore.open(path, clock=SystemClock())
+            await store.append([NewEvent(event_id, 1, Paused())])
+            await store.aclose()
+        except StoreError as e:
+            print(f"error: {e}", flush=True)
+            sys.exit(2)
+
+    anyio.run(main, sys.argv[1], sys.argv[2], backend="asyncio")
+    """
+)
+
+
+def test_processes_starting_together_on_a_new_file_all_migrate_it(tmp_path: Path) -> None:
+    """First start of several processes at once: one creates the schema, the others wait for it."""
+    db = tmp_path / "fresh.db"
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER, str(db), event_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for event_id in ids
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    results = zip(procs, outputs, strict=True)
+    failures = [out + err for proc, (out, err) in results if proc.returncode]
+    assert failures == []
+    assert revision_of(db) == [head_revision()]
+    assert sorted(r[0] for r in sqlite_rows(db, "SELECT event_id FROM events")) == sorted(ids)
