@@ -25,7 +25,7 @@ from domain.events import (
     MemoryPressureChanged,
     NextTrackQueued,
 )
-from domain.plan import replan, retry_delay
+from domain.plan import place, replan, retry_delay
 from domain.state import Budgets, Cache, Failure, Features, Held, InFlight, State
 from domain.tiers import chunk_id, is_current
 
@@ -94,7 +94,7 @@ def chunk_rendered(state: State, event: ChunkRendered, now: int) -> State:
     held[ident] = Held(event.key, "L3", 0.0, event.bytes, event.path, now)
     waiting = cache.waiting and cache.requested != event.key
     cache = replace(cache, held=held, inflight=inflight, failures=failures, waiting=waiting)
-    return replan(replace(state, cache=cache), now)
+    return place(replace(state, cache=cache), ident, now)
 
 
 def chunk_failed(state: State, event: ChunkFailed, now: int) -> State:
@@ -109,6 +109,8 @@ def chunk_failed(state: State, event: ChunkFailed, now: int) -> State:
         failures = dict(failures)
         failures[ident] = Failure(event.key, attempts, now + retry_delay(attempts), event.reason)
     cache = replace(cache, inflight=inflight, failures=failures)
+    if event.reason == "cancelled" and ident not in cache.wanted:
+        return replace(state, cache=cache)  # nobody wants it: the plan does not change
     return replan(replace(state, cache=cache), now)
 
 

@@ -44,7 +44,9 @@ def budget_of(budgets: Budgets, tier: TierName) -> int:
     return budgets.l1 if tier == "L1" else budgets.l2 if tier == "L2" else budgets.l3
 
 
-def _wants(state: State, now: int, basis: ChunkKey | None, spilled: tuple[str, ...]) -> list[Want]:
+def _wants(
+    state: State, now: int, basis: ChunkKey | None, spilled: tuple[str, ...]
+) -> list[tuple[str, Want]]:
     playing = now_playing(state, now)
     budgets = budgets_in_force(state, playing)
     if state.cache.pressure == "emergency":
@@ -92,7 +94,7 @@ def _evict(held: dict[str, Held], budgets: Budgets) -> tuple[dict[str, Held], li
     return {i: h for i, h in held.items() if i not in gone}, evicted
 
 
-def _jobs(cache: Cache, wants: list[Want], state: State, now: int) -> tuple[Job, ...]:
+def _jobs(cache: Cache, wants: list[tuple[str, Want]], state: State, now: int) -> tuple[Job, ...]:
     jobs: list[Job] = []
     listed: set[str] = set()
     requested = cache.requested
@@ -101,8 +103,7 @@ def _jobs(cache: Cache, wants: list[Want], state: State, now: int) -> tuple[Job,
         if _renderable(cache, ident, now):
             jobs.append(Job(requested, 0, "waiting", TIMEOUT_MS["waiting"]))
             listed.add(ident)
-    for want in wants:
-        ident = chunk_id(want.key)
+    for ident, want in wants:
         if ident not in listed and _renderable(cache, ident, now):
             jobs.append(Job(want.key, len(jobs), want.tier, TIMEOUT_MS[want.tier]))
             listed.add(ident)
@@ -132,7 +133,7 @@ def replan(state: State, now: int) -> State:
     basis = playhead_key(state, now)
     spilled = cache.spilled if basis == cache.basis else ()
     wants = _wants(state, now, basis, spilled)
-    wanted = {chunk_id(w.key): w for w in wants}
+    wanted = dict(wants)
     budgets = budgets_in_force(state, now_playing(state, now))
     held, evicted = _evict(_placed(cache, wanted), budgets)
     discarded = cache.discarded
@@ -141,8 +142,8 @@ def replan(state: State, now: int) -> State:
         lost = [i for i in evicted if i in wanted]
         if lost:
             spilled = (*spilled, *lost)[-32:]
-            wants = [w for w in wants if chunk_id(w.key) not in lost]
-            wanted = {chunk_id(w.key): w for w in wants}
+            wants = [(i, w) for i, w in wants if i not in lost]
+            wanted = dict(wants)
     cache = replace(
         cache,
         held=held,
@@ -161,3 +162,31 @@ def needs_replan(state: State, now: int) -> bool:
     if cache.replan_at is not None and now >= cache.replan_at:
         return True
     return playhead_key(state, now) != cache.basis
+
+
+def place(state: State, ident: str, now: int) -> State:
+    """A chunk just became ready: put it in the tier that wants it (cold L3 if none) and evict
+    inside that tier only. The plan is unchanged (the chunk was in flight, so not in it)."""
+    if needs_replan(state, now):
+        return replan(state, now)
+    cache = state.cache
+    want = cache.wanted.get(ident)
+    entry = cache.held[ident]
+    if want is not None:
+        entry = replace(entry, tier=want.tier, probability=want.probability, origin=want.tier)
+    held = dict(cache.held)
+    held[ident] = entry
+    budgets = budgets_in_force(state, now_playing(state, now))
+    tier = entry.tier
+    inside = {i: h for i, h in held.items() if h.tier == tier}
+    kept, evicted = _evict(inside, budgets)
+    if not evicted:
+        return replace(state, cache=replace(cache, held=held))
+    for i in evicted:
+        del held[i]
+    discarded = (*cache.discarded, *(inside[i].path for i in evicted))
+    lost = [i for i in evicted if i in cache.wanted]
+    spilled = (*cache.spilled, *lost)[-32:] if lost else cache.spilled
+    wanted = {i: w for i, w in cache.wanted.items() if i not in lost} if lost else cache.wanted
+    cache = replace(cache, held=held, discarded=discarded, spilled=spilled, wanted=wanted)
+    return replace(state, cache=cache)

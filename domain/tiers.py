@@ -54,8 +54,7 @@ def chunk_id(key: ChunkKey) -> str:
     return f"{key.track}|{key.revision}|{key.preset}|{key.intensity_tenths}|{key.index}"
 
 
-def _preset(name: str) -> Preset:
-    return cast(Preset, name)
+_PRESET: Final[dict[str, Preset]] = {name: cast(Preset, name) for name in PRESETS}
 
 
 def chunk_count(duration_ms: int) -> int:
@@ -91,7 +90,7 @@ def playhead_key(state: State, now: int) -> ChunkKey | None:
         return None
     index = min(playback.position_at(now, track.duration_ms) // CHUNK_MS, count - 1)
     return ChunkKey(
-        playback.track, track.revision, _preset(playback.preset), playback.intensity_tenths, index
+        playback.track, track.revision, _PRESET[playback.preset], playback.intensity_tenths, index
     )
 
 
@@ -146,7 +145,7 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     def add(tier: TierName, preset: str, index: int, probability: float) -> None:
         if 0 <= index < count:
             key = ChunkKey(
-                basis.track, basis.revision, _preset(preset), basis.intensity_tenths, index
+                basis.track, basis.revision, _PRESET[preset], basis.intensity_tenths, index
             )
             out.append((tier, key, probability))
 
@@ -199,23 +198,29 @@ def _next_track(state: State, basis: ChunkKey, count: int) -> ChunkKey | None:
 
 def fit(
     state: State, wishes: list[Candidate], budgets: Budgets, excluded: tuple[str, ...]
-) -> list[Want]:
+) -> list[tuple[str, Want]]:
     """Per tier, the most probable wishes that fit its budget; hottest tier first."""
     limits = {"L1": budgets.l1, "L2": budgets.l2, "L3": budgets.l3}
     taken: set[str] = set(excluded)
     by_tier: dict[str, list[tuple[float, int, ChunkKey]]] = {t: [] for t in TIERS}
     for order, (tier, key, probability) in enumerate(wishes):
         by_tier[tier].append((-probability, order, key))
-    wants: list[Want] = []
+    held = state.cache.held
+    wants: list[tuple[str, Want]] = []
     for tier in TIERS:
         room = limits[tier]
         for negative, _, key in sorted(by_tier[tier]):
             ident = chunk_id(key)
             if ident in taken:
                 continue
-            size = size_of(state, key)
+            entry = held.get(ident)
+            if entry is not None:
+                size = entry.bytes
+            else:
+                track = state.tracks.get(key.track)
+                size = 0 if track is None else estimate_chunk_bytes(track, key.index)
             if size <= room:
                 room -= size
                 taken.add(ident)
-                wants.append(Want(key, tier, -negative, size))
+                wants.append((ident, Want(key, tier, -negative, size)))
     return wants
