@@ -54,6 +54,7 @@ EXTENSION_FORMATS: Final[dict[str, frozenset[str]]] = {
 }
 BLOCK_FRAMES: Final = 65536
 RECOVERY_BLOCK_FRAMES: Final = 1024
+MP3_SEEK_WARMUP: Final = 4 * 1152  # decoded and dropped before an MP3 seek target (measured)
 _UNKNOWN_LENGTH: Final = 2**62  # a header count this large is a marker, not a count
 
 
@@ -230,19 +231,23 @@ class AudioReader:
         return self._position
 
     def seek(self, start: int) -> None:
-        """Go to frame `start`; if the file cannot seek there, decode forward and discard."""
+        """Go to frame `start`; if the file cannot seek there, decode forward and discard.
+
+        libmpg123 lands on an MP3 frame boundary without its bit reservoir and overlap state,
+        so the first frames after a seek differ from a continuous decode: MP3 seeks start
+        `MP3_SEEK_WARMUP` frames early and decode forward (measured exact to 1e-7).
+        """
         if start == self._position:
             return
+        warmup = min(start, MP3_SEEK_WARMUP) if self.info.format == "MP3" else 0
         try:
-            self._handle.seek(start)
-            self._position = start
-            self._ended = False
-            return
+            self._handle.seek(start - warmup)
         except (sf.LibsndfileError, RuntimeError, ValueError):
-            pass  # past the real end, or a stream that cannot seek: decode and discard below
-        if start < self._position:
-            self._reopen(0)
-        while self._position < start and not self._ended:
+            if start < self._position:  # a stream that cannot seek: decode from the start
+                self._reopen(0)
+        else:
+            self._position, self._ended = start - warmup, False
+        while self._position < start and not self._ended:  # stops at the real end, if first
             self.read(min(BLOCK_FRAMES, start - self._position))
 
     def read(self, count: int) -> DecodedAudio:
@@ -253,10 +258,9 @@ class AudioReader:
         error = self._failed
         while got < count and not self._ended and error is None:
             want = min(BLOCK_FRAMES, count - got)
-            try:
-                block = self._handle.read(want, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as e:
-                error = self._failed = str(e) or type(e).__name__
+            block, error = _raw_read(self._handle, want, self.info.channels)
+            if error is not None:  # what a failing call returned may be zeros or garbage
+                self._failed = error
                 blocks.extend(self._recover(start + got, count - got))
                 self._ended = True
                 break
@@ -273,7 +277,8 @@ class AudioReader:
         return DecodedAudio(self.info, start, count, samples, self._ended, error, report, messages)
 
     def _recover(self, position: int, limit: int) -> list[Samples]:
-        """After a mid-read error, reopen and decode small blocks up to the damage."""
+        """After a mid-read error, reopen and decode small blocks up to the damage: at most
+        `RECOVERY_BLOCK_FRAMES` decodable frames before it are lost."""
         try:
             self._reopen(position)
         except (sf.LibsndfileError, RuntimeError, ValueError, AudioReadError):
@@ -281,16 +286,14 @@ class AudioReader:
         kept: list[Samples] = []
         got = 0
         while got < limit:
-            try:
-                block = self._handle.read(
-                    min(RECOVERY_BLOCK_FRAMES, limit - got), dtype="float32", always_2d=True
-                )
-            except (sf.LibsndfileError, RuntimeError):
-                break
-            if block.shape[0] == 0:
+            want = min(RECOVERY_BLOCK_FRAMES, limit - got)
+            block, error = _raw_read(self._handle, want, self.info.channels)
+            if error is not None:
                 break
             kept.append(block)
             got += block.shape[0]
+            if block.shape[0] < want:
+                break
         return kept
 
     def _reopen(self, position: int) -> None:
@@ -304,6 +307,23 @@ class AudioReader:
 
     def close(self) -> None:
         self._opened.close()
+
+
+def _raw_read(handle: sf.SoundFile, frames: int, channels: int) -> tuple[Samples, str | None]:
+    """One `sf_readf_float` call into a fresh buffer: the frames it returned, and its error.
+
+    `SoundFile.read` is not used: it trims the request to the header's frame count (which may
+    be an estimate, or 0 for a damaged OGG) and seeks back to where it thinks it is after every
+    call, which makes libmpg123 lose its state and return wrong samples at each block seam.
+    """
+    buffer = np.empty((frames, channels), dtype=np.float32)
+    pointer = sf._ffi.cast("float *", buffer.ctypes.data)
+    got = int(sf._snd.sf_readf_float(handle._file, pointer, frames))
+    code = int(sf._snd.sf_error(handle._file))
+    error = None
+    if code:
+        error = sf._ffi.string(sf._snd.sf_error_number(code)).decode("utf-8", "replace")
+    return buffer[: max(got, 0)], error
 
 
 def _join(blocks: list[Samples], channels: int) -> Samples:
