@@ -218,6 +218,21 @@ class ServiceStopped(Event, frozen=True):
     reason: str
 
 
+UnreadableReason = Literal[
+    "missing", "directory", "empty", "permission", "unsupported", "wrong_extension", "corrupt"
+]
+
+
+class TrackUnreadable(Event, frozen=True):
+    """A library file that looks like audio but cannot be decoded; not a track. `fingerprint`
+    (when the file could be read at all) lets a later scan skip it while it is unchanged."""
+
+    path: RelPath
+    reason: UnreadableReason
+    detail: str = ""
+    fingerprint: Fingerprint | None = None
+
+
 DomainEvent: TypeAlias = (
     TrackAdded
     | TrackModified
@@ -244,6 +259,7 @@ DomainEvent: TypeAlias = (
     | MemoryPressureChanged
     | ServiceStarted
     | ServiceStopped
+    | TrackUnreadable
 )
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
@@ -274,6 +290,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         MemoryPressureChanged,
         ServiceStarted,
         ServiceStopped,
+        TrackUnreadable,
     )
 }
 
