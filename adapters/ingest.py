@@ -27,6 +27,7 @@ import msgspec
 from domain.events import EVENT_TYPES, DomainEvent, NewEvent
 
 MAX_LINE_BYTES = 64 * 1024
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAMESPACE = uuid.UUID("6f1c2b9e-3d7a-4e5b-9c1d-2a8f0e4b7c63")
 
@@ -48,6 +49,8 @@ def parse_time(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError("`at` must not be negative")
+        if value > MAX_TIME_MS:
+            raise ValueError(f"`at` must be at most {MAX_TIME_MS} ms (year 9999)")
         return value
     if isinstance(value, str):
         try:
@@ -59,6 +62,8 @@ def parse_time(value: object) -> int:
         millis = (moment - _EPOCH) // timedelta(milliseconds=1)
         if millis < 0:
             raise ValueError("`at` is before 1970")
+        if millis > MAX_TIME_MS:
+            raise ValueError("`at` is after year 9999")
         return millis
     raise ValueError("`at` must be milliseconds or an ISO-8601 time")
 

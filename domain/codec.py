@@ -54,9 +54,13 @@ class EventCodec:
             raise EventDecodeError(event_type, version, "unknown event type")
         if version == current:
             try:
-                return self._decoder.decode(payload)
+                event = self._decoder.decode(payload)
             except msgspec.DecodeError as e:
                 raise EventDecodeError(event_type, version, str(e)) from e
+            if type(event).__name__ != event_type:
+                found = type(event).__name__
+                raise EventDecodeError(event_type, version, f"the payload is a {found}")
+            return event
         if version > current:
             raise EventDecodeError(
                 event_type, version, f"written by a newer tierbuffer (this one knows v{current})"

@@ -78,6 +78,7 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
     },
     "TrackMoved": {"track": "t1", "path": "albums/b/01 – ünïcode.flac"},
     "TrackDeleted": {"track": "t1"},
+    "TrackUnreadable": {"path": "albums/b/broken.m4a", "reason": "unsupported", "detail": "m4a"},
     "TrackChanged": {"track": "t1", "position_ms": 12_000},
     "PositionReported": {"position_ms": 13_500},
     "Seeked": {"position_ms": 90_000},

@@ -131,13 +131,6 @@ def test_undecodable_rows_raise_event_decode_error(
     assert reason in str(raised.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: at the current version the codec trusts the payload's tag over the stored "
-    "type column, so a row typed Seeked can decode as Paused (and read(types=...) can yield "
-    "another type); the fix moves verify's break for an altered-and-rehashed row from its "
-    "successor to the row itself, which tests/core/test_verify.py must agree to first",
-)
 def test_the_stored_type_and_the_payload_must_agree() -> None:
     with pytest.raises(EventDecodeError):
         EventCodec().decode("Seeked", 1, b'{"type":"Paused"}')

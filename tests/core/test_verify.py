@@ -80,7 +80,12 @@ def swap_seqs(db: Path, seq: int) -> None:
 
 def alter_and_rehash(db: Path, seq: int) -> None:
     """Alter a row and recompute its own hash: the break moves to its successor, it cannot hide."""
-    alter_payload(db, seq)
+    alter_occurred_at(db, seq)
+    rehash(db, seq)
+
+
+def rehash(db: Path, seq: int) -> None:
+    """Recompute one row's own chain hash after it was altered."""
 
     async def rows() -> list:  # type: ignore[type-arg]
         store = await SqliteEventStore.open(db, clock=FixedClock(), create=False, migrate=False)
@@ -284,3 +289,20 @@ async def test_a_log_cut_short_behind_a_snapshot_is_noticed(populated_db: Path) 
     assert report.chain_break is None
     assert not report.ok
     assert [m.seq for m in report.snapshot_mismatches] == [250]
+
+
+def test_a_payload_rehashed_to_another_type_is_named_at_its_own_row(populated_db: Path) -> None:
+    """The chain alone names the successor; decoding catches the type mismatch at the row."""
+    alter_payload(populated_db, 90)
+    rehash(populated_db, 90)
+
+    async def check() -> None:
+        async with open_log(populated_db, clock=FixedClock(), create=False, migrate=False) as log:
+            report = await verify(log.events, log.snapshots)
+            chain = first_break(log.events.iter_rows())
+        assert chain is not None and chain.seq == 91
+        assert report.chain_break is not None
+        assert report.chain_break.seq == 90
+        assert "payload" in report.chain_break.reason
+
+    anyio.run(check, backend="asyncio")
