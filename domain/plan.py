@@ -76,7 +76,7 @@ def _placed(cache: Cache, wanted: dict[str, Want]) -> dict[str, Held]:
     return held
 
 
-def _evict(held: dict[str, Held], budgets: Budgets) -> tuple[dict[str, Held], list[str]]:
+def evict(held: dict[str, Held], budgets: Budgets) -> tuple[dict[str, Held], list[str]]:
     """Inside each tier over budget: lowest probability first, then least recently used."""
     evicted: list[str] = []
     for tier in TIERS:
@@ -135,7 +135,7 @@ def replan(state: State, now: int) -> State:
     wants = _wants(state, now, basis, spilled)
     wanted = dict(wants)
     budgets = budgets_in_force(state, now_playing(state, now))
-    held, evicted = _evict(_placed(cache, wanted), budgets)
+    held, evicted = evict(_placed(cache, wanted), budgets)
     discarded = cache.discarded
     if evicted:
         discarded = (*discarded, *(cache.held[i].path for i in evicted))
@@ -179,7 +179,7 @@ def place(state: State, ident: str, now: int) -> State:
     budgets = budgets_in_force(state, now_playing(state, now))
     tier = entry.tier
     inside = {i: h for i, h in held.items() if h.tier == tier}
-    kept, evicted = _evict(inside, budgets)
+    kept, evicted = evict(inside, budgets)
     if not evicted:
         return replace(state, cache=replace(cache, held=held))
     for i in evicted:
