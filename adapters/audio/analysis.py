@@ -21,23 +21,41 @@ import numpy.typing as npt
 from scipy import signal  # type: ignore[import-untyped]
 
 from adapters.audio.decode import DecodedAudio, chunk_frames, open_audio
-from adapters.audio.dsp import Band
 from adapters.audio.errors import AudioReadError
 from domain.events import ChunkAnalysed, TrackAnalysed
 from domain.features import Features, chunk_features, neutral
 
 SILENT_LUFS: Final = -70.0
-_K_WEIGHTING: Final = (
-    Band("high_shelf", 1681.974450955532, 3.999843853973347, 0.7071752369554196),
-    Band("high_pass", 38.13547087602444, 0.0, 0.5003270373238773),
-)
+
+
+def k_weighting(sample_rate: int) -> npt.NDArray[np.float64]:
+    """BS.1770 K-weighting as two second-order sections at any sample rate (the bilinear
+    designs libebur128 uses; at 48 kHz they reproduce the standard's coefficients)."""
+    k = math.tan(math.pi * 1681.974450955533 / sample_rate)
+    q = 0.7071752369554196
+    vh = 10.0 ** (3.999843853973347 / 20.0)
+    vb = vh**0.4996667741545416
+    a0 = 1.0 + k / q + k * k
+    shelf = [
+        (vh + vb * k / q + k * k) / a0,
+        2.0 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+        1.0,
+        2.0 * (k * k - 1.0) / a0,
+        (1.0 - k / q + k * k) / a0,
+    ]
+    k = math.tan(math.pi * 38.13547087602444 / sample_rate)
+    q = 0.5003270373238773
+    a0 = 1.0 + k / q + k * k
+    high_pass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
+    return np.array([shelf, high_pass], dtype=np.float64)
 
 
 class LoudnessMeter:
     """Integrated loudness of audio fed to it in order, in pieces of any size."""
 
     def __init__(self, sample_rate: int, channels: int) -> None:
-        self._sos = np.stack([band.coefficients(sample_rate) for band in _K_WEIGHTING])
+        self._sos = k_weighting(sample_rate)
         self._state = np.zeros((self._sos.shape[0], 2, channels))
         self._step = max(1, round(0.1 * sample_rate))  # 100 ms: a quarter of a gating block
         self._carry = np.zeros((0, channels))

@@ -100,7 +100,7 @@ def chain_for(preset: Preset, intensity: float, level: TrackLevel) -> Chain:
     if preset == "bright":
         return Chain(
             bands=(
-                Band("high_pass", 30.0 * s),
+                Band("high_pass", 25.0),  # subsonic: fixed, inaudible, keeps the shelves honest
                 Band("low_shelf", 200.0, -1.5 * s),
                 Band("peak", 3000.0, 2.0 * s, 1.0),
                 Band("high_shelf", 8000.0, 5.0 * s),
@@ -110,7 +110,7 @@ def chain_for(preset: Preset, intensity: float, level: TrackLevel) -> Chain:
     if preset == "punchy":
         return Chain(
             bands=(
-                Band("high_pass", 25.0 * s),
+                Band("high_pass", 25.0),
                 Band("low_shelf", 90.0, 3.0 * s),
                 Band("peak", 400.0, -2.0 * s, 1.0),
                 Band("peak", 4000.0, 2.0 * s, 1.0),
