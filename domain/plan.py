@@ -166,7 +166,7 @@ def needs_replan(state: State, now: int) -> bool:
 
 def place(state: State, ident: str, now: int) -> State:
     """A chunk just became ready: put it in the tier that wants it (cold L3 if none) and evict
-    inside that tier only. The plan is unchanged (the chunk was in flight, so not in it)."""
+    inside that tier only. The plan only loses the chunk itself, if it was still in it."""
     if needs_replan(state, now):
         return replan(state, now)
     cache = state.cache
@@ -176,6 +176,8 @@ def place(state: State, ident: str, now: int) -> State:
         entry = replace(entry, tier=want.tier, probability=want.probability, origin=want.tier)
     held = dict(cache.held)
     held[ident] = entry
+    if any(job.key == entry.key for job in cache.plan):  # rendered without being started
+        cache = replace(cache, plan=tuple(j for j in cache.plan if j.key != entry.key))
     budgets = budgets_in_force(state, now_playing(state, now))
     tier = entry.tier
     inside = {i: h for i, h in held.items() if h.tier == tier}

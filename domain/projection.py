@@ -72,6 +72,9 @@ def _track_upserted(state: State, event: TrackAdded | TrackModified, now: int) -
     tracks = dict(state.tracks)
     tracks[event.track] = track
     after = replace(state, tracks=tracks)
+    playback = state.playback
+    if playback.track == event.track and playback.position_ms > event.duration_ms:
+        after = replace(after, playback=replace(playback, position_ms=event.duration_ms))
     if known is None:
         return replan(after, now) if event.track == state.cache.next_track else after
     return replan(chunks.forget_track(after, event.track, revision), now)
