@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Final, cast
 
-from domain.content import content_affinity
+from domain.affinity import preset_affinity
 from domain.events import PRESETS, ChunkKey, Preset
+from domain.features import Features as AudioFeatures
 from domain.predictor import blend, probabilities, ranked
 from domain.state import Budgets, Playback, State, TierName, Track, Want
 
@@ -133,7 +134,10 @@ def predicted(state: State, basis: ChunkKey, now: int) -> dict[str, float]:
     features = state.analysis.get(basis.track, {}).get(str(basis.index))
     if features is None:
         return habit
-    return blend(habit, content_affinity(features), basis.preset)
+    audio = AudioFeatures(
+        features.energy, features.brightness, features.dynamics, features.vocals, features.rhythm
+    )
+    return blend(habit, preset_affinity(audio), basis.preset)
 
 
 def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> list[Candidate]:

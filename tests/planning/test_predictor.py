@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain.content import content_affinity
 from domain.events import ChunkAnalysed, PresetChanged, TrackChanged
 from domain.predictor import accuracy, blend, learn, probabilities, ranked
-from domain.state import Features, Predictor
+from domain.state import Predictor
 from tests.planning.given import Log, track_added
 
 
@@ -56,13 +55,6 @@ def test_blend_is_0_7_habit_plus_0_3_affinity_and_sums_to_one() -> None:
     affinity = {"adaptive": 0.0, "gentle": 0.0, "warm": 0.0, "bright": 0.0, "punchy": 1.0}
     mixed = blend(habit, affinity, "adaptive")
     assert mixed == {"warm": pytest.approx(0.7), "punchy": pytest.approx(0.3)}
-
-
-def test_content_affinity_follows_the_rules() -> None:
-    loud = content_affinity(Features(1.0, 0.5, 0.1, 0.2, 1.0))
-    quiet = content_affinity(Features(0.0, 0.5, 0.1, 0.2, 0.0))
-    assert loud["punchy"] > quiet["punchy"] and quiet["gentle"] > loud["gentle"]
-    assert sum(loud.values()) == pytest.approx(1.0)
 
 
 def test_analysis_of_the_playing_chunk_changes_the_prediction_used_by_the_plan() -> None:
