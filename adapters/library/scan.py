@@ -127,11 +127,14 @@ async def scan(
     scope: Scope = FULL,
     limiter: anyio.CapacityLimiter | None = None,
     progress: Progress | None = None,
+    deep: bool = False,
 ) -> ScanResult:
     """Events that bring the log in line with the files under `root` (within `scope`).
 
-    Given a `LibraryIndex`, it is updated in place with the events returned. Raises
-    `LibraryMissingError` if `root` is not a folder."""
+    Given a `LibraryIndex`, it is updated in place with the events returned. With `deep`,
+    every file is fingerprinted (catching a same-size rewrite that kept its mtime); a file
+    whose fingerprint is unchanged is then left alone. Raises `LibraryMissingError` if `root`
+    is not a folder."""
     started = time.perf_counter()
     index = state if isinstance(state, LibraryIndex) else LibraryIndex.from_state(state)
     limiter = limiter or anyio.CapacityLimiter(4)
@@ -153,12 +156,16 @@ async def scan(
         if progress is not None:
             progress(done, stats.files)
 
-    todo = [(rel, st) for rel, st in listing.files.items() if not _unchanged(index, rel, st)]
-    stats.unchanged = stats.files - len(todo)
-    step(stats.unchanged)
+    todo = [
+        (rel, st) for rel, st in listing.files.items() if deep or not _unchanged(index, rel, st)
+    ]
     gone = index.in_scope(scope.dirs, scope.files) - set(listing.files)
     hashed = await in_threads(root, todo, hash_batch, limiter=limiter)
     stats.hashed = len(todo)
+    if deep:
+        hashed = {rel: h for rel, h in hashed.items() if not _same(index, rel, h)}
+    stats.unchanged = stats.files - len(hashed)
+    step(stats.unchanged)
     emitter = _Emitter(index, stats, now_ms, new_id)
     await _decide(root, listing.files, hashed, gone, emitter, limiter, step)
     stats.seconds = time.perf_counter() - started
@@ -171,6 +178,13 @@ def _unchanged(index: LibraryIndex, rel: str, st: FileStat) -> bool:
     if fp is None and rel in index.unreadable:
         fp = index.unreadable[rel].fingerprint
     return fp is not None and fp.size == st.size and fp.mtime_ns == st.mtime_ns
+
+
+def _same(index: LibraryIndex, rel: str, hashed: Hashed) -> bool:
+    known = index.tracks.get(rel)
+    if known is not None:
+        return known.fingerprint == hashed
+    return rel in index.unreadable and index.unreadable[rel].fingerprint == hashed
 
 
 async def _decide(
