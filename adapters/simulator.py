@@ -111,7 +111,7 @@ def _profile_at(profile: str, now: int) -> str:
     if profile != "mixed":
         return profile
     phases = ("steady", "habitual", "seeker", "steady", "skipper", "explorer", "habitual")
-    return phases[(now // 600_000) % len(phases)]
+    return phases[(now // 300_000) % len(phases)]
 
 
 def script(profile: str, seed: int, minutes: int = 30) -> Trace:

@@ -12,7 +12,7 @@ from domain.events import ChunkKey, Fingerprint
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 4
+PROJECTION_VERSION: Final[int] = 5
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]

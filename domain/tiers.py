@@ -2,7 +2,7 @@
 
 L1 hot: chunks c and c+1 of the current preset, and of up to two predicted presets whose
 probability is above 0.15; the chunk the player asked for; chunk 0 of the queued next track while
-the last chunk plays (or always, when most track changes are skips).
+the last two chunks play (or always, when most track changes are skips).
 L2 warm, the branch scenarios: continue (c+2..c+4, p 0.6); switch to each of the top-3
 predicted presets (c..c+2, p = base·0.3/rank — the switch happens inside chunk c, so c is needed
 at once and c+1, c+2 are weighted down) and to chunk c of the fourth; chunk c of every other
@@ -40,6 +40,8 @@ SEEK_PROBABILITY: Final[float] = 0.05
 #: Floor for chunk c of every other preset, learned or not: a switch needs it at once, and a
 #: listener trying presets out goes to ones the counts have never seen.
 COVER_PROBABILITY: Final[float] = 0.06
+#: ... and chunk c+1, so the cover is already there when the playhead crosses into it.
+COVER_NEXT_PROBABILITY: Final[float] = 0.055
 SEEK_AFTER_MS: Final[int] = 120_000
 SKIP_PROBABILITY: Final[float] = 0.3  # prior share of track changes that are skips
 L1_SKIP: Final[float] = 0.5
@@ -165,7 +167,7 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     if requested is not None and is_current(state, requested):
         out.append(("L1", requested, 1.0))
     following = _next_track(state, basis, count)
-    if following is not None and c == count - 1:
+    if following is not None and c >= count - 2:
         out.append(("L1", following, 0.9))
     for i in range(2, 5):
         add("L2", p, c + i, CONTINUE_PROBABILITY)
@@ -175,6 +177,7 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     for preset in PRESETS:
         if preset != p:
             add("L2", preset, c, COVER_PROBABILITY)
+            add("L2", preset, c + 1, COVER_NEXT_PROBABILITY)
     if playback.position_at(now, track.duration_ms) >= SEEK_AFTER_MS:
         add("L2", p, c + 10, SEEK_PROBABILITY)
         add("L2", p, c + 11, SEEK_PROBABILITY)
