@@ -21,6 +21,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -56,13 +57,31 @@ class _Request(msgspec.Struct):
 _STOP = None
 
 
+def _enable_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> str:
+    """Switch to WAL, retrying while another connection holds a lock, until the busy timeout.
+
+    SQLite does not call the busy handler for this switch (it could deadlock), so processes
+    starting together on a new file would otherwise fail at once with "database is locked".
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    delay = 0.001
+    while True:
+        try:
+            return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e).lower() or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def connect(path: Path, *, busy_timeout_s: float, synchronous: Synchronous) -> sqlite3.Connection:
     """A connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout set."""
     try:
         connection = sqlite3.connect(
             str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
         )
-        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        mode = _enable_wal(connection, busy_timeout_s)
         if str(mode).lower() != "wal":
             connection.close()
             raise DatabaseError(path, f"cannot switch to WAL journal mode (got {mode})")
