@@ -1,0 +1,1 @@
+"""The running service: the application (append + fold), workers, scheduler, monitors."""

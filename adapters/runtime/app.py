@@ -1,0 +1,105 @@
+"""The application: appends events, folds the log into the state, and tells waiters it moved on.
+
+Appends are acknowledged as soon as their commit is done; folding runs in its own task
+(`follow`), which reads the tail of the log after the state's sequence number, so events appended
+by anyone (this process, a CLI `ingest` beside it) end up in the state in log order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import anyio
+from anyio.abc import TaskStatus
+
+from adapters.bootstrap import Log, snapshot_if_due
+from domain.events import DomainEvent, NewEvent
+from domain.projection import evolve
+from domain.state import State
+
+logger = logging.getLogger(__name__)
+
+
+class Application:
+    def __init__(
+        self,
+        log: Log,
+        state: State,
+        *,
+        clock: Callable[[], int],
+        new_id: Callable[[], str],
+        snapshot_every: int,
+    ) -> None:
+        self.log = log
+        self.clock = clock
+        self.new_id = new_id
+        self._state = state
+        self._snapshot_every = snapshot_every
+        self._appended = anyio.Event()
+        self._folded = anyio.Event()
+        self._fold_lock = anyio.Lock()
+        self.listeners: list[Callable[[State], None]] = []
+        self._discarded: list[str] = []
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    async def append(self, events: Sequence[NewEvent]) -> list[int]:
+        """Append in one transaction; returns the sequence numbers once committed."""
+        seqs = await self.log.events.append(events)
+        self._appended.set()
+        return seqs
+
+    async def record(self, *events: DomainEvent, occurred_at: int | None = None) -> list[int]:
+        """Append facts observed now by this process (worker outcomes, monitors, lifecycle)."""
+        at = self.clock() if occurred_at is None else occurred_at
+        return await self.append([NewEvent(self.new_id(), at, event) for event in events])
+
+    async def catch_up(self) -> State:
+        """Fold whatever the log holds past the state; snapshot when due."""
+        async with self._fold_lock:
+            state = self._state
+            async for recorded in self.log.events.read(after=state.seq):
+                state = evolve(state, recorded)
+                if state.cache.discarded:
+                    self._discarded.extend(state.cache.discarded)
+            if state.seq != self._state.seq:
+                self._state = state
+                folded, self._folded = self._folded, anyio.Event()
+                folded.set()
+                for listener in self.listeners:
+                    listener(state)
+                await snapshot_if_due(self.log, state, every=self._snapshot_every, clock=self.clock)
+        return self._state
+
+    def take_discarded(self) -> list[str]:
+        """Chunk files the folded events dropped (evicted, invalidated), to delete from disk."""
+        taken, self._discarded = self._discarded, []
+        return taken
+
+    async def follow(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Keep the state folded up to the log's end; wakes on every append of this process."""
+        await self.catch_up()
+        task_status.started()
+        while True:
+            await self._appended.wait()
+            self._appended = anyio.Event()
+            await self.catch_up()
+
+    async def changed(self, after_seq: int) -> State:
+        """Wait until the state is past `after_seq` (use with a deadline)."""
+        while self._state.seq <= after_seq:
+            await self._folded.wait()
+        return self._state
+
+    async def until(self, predicate: Callable[[State], bool]) -> State:
+        """Wait until the folded state satisfies `predicate` (use with a deadline)."""
+        while not predicate(self._state):
+            await self._folded.wait()
+        return self._state
+
+    async def until_seq(self, seq: int) -> State:
+        """Wait until the state has folded event `seq`."""
+        return await self.until(lambda state: state.seq >= seq)

@@ -1,0 +1,101 @@
+"""The interface a player uses: interactions in, rendered chunks out.
+
+The HTTP API wraps exactly this; the demo and the end-to-end tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import anyio
+import msgspec
+
+from adapters.runtime.app import Application
+from domain.events import ChunkFileLost, ChunkKey, ChunkRequested, DomainEvent, NewEvent
+from domain.state import State
+from domain.tiers import chunk_count, chunk_id
+from storage.chunks import ChunkStoreError, FileChunkStore
+
+ChunkStatus = Literal["hit", "rendered", "pending", "unavailable"]
+
+
+class ChunkResult(msgspec.Struct, frozen=True):
+    status: ChunkStatus
+    key: ChunkKey | None
+    tier: str | None = None
+    data: bytes | None = None
+    checksum: str | None = None
+    waited_ms: int = 0
+    detail: str = ""
+
+
+def current_key(state: State, index: int) -> ChunkKey | None:
+    """The key of chunk `index` of the playing track at the current preset and intensity."""
+    playback = state.playback
+    track = state.tracks.get(playback.track) if playback.track is not None else None
+    if track is None or not 0 <= index < chunk_count(track.duration_ms):
+        return None
+    return ChunkKey(
+        track=playback.track or "",
+        revision=track.revision,
+        preset=playback.preset,  # type: ignore[arg-type]  # a Preset: only PresetChanged sets it
+        intensity_tenths=playback.intensity_tenths,
+        index=index,
+    )
+
+
+class Player:
+    def __init__(self, app: Application, chunks: FileChunkStore) -> None:
+        self.app = app
+        self.chunks = chunks
+
+    async def interact(self, event: DomainEvent, *, event_id: str | None = None) -> int:
+        """Append one interaction now; returns its sequence number once committed."""
+        new = NewEvent(event_id or self.app.new_id(), self.app.clock(), event)
+        (seq,) = await self.app.append([new])
+        return seq
+
+    async def chunk(self, index: int, *, wait_s: float) -> ChunkResult:
+        """Ask for chunk `index` of what is playing: a hit, or wait up to `wait_s` for it."""
+        state = await self.app.catch_up()
+        key = current_key(state, index)
+        if key is None:
+            return ChunkResult("unavailable", None, detail="nothing playing, or past the end")
+        began = time.perf_counter()
+        seq = await self.interact(ChunkRequested(key=key))
+        ident = chunk_id(key)
+        state = await self.app.until_seq(seq)
+        entry = state.cache.held.get(ident)
+        if entry is not None:
+            return await self._read(key, "hit", entry.origin, began)
+        with anyio.move_on_after(wait_s):
+            state = await self.app.until(lambda s: ident in s.cache.held or not _wanted(s, key))
+            entry = state.cache.held.get(ident)
+            if entry is not None:
+                return await self._read(key, "rendered", entry.origin, began)
+        waited = round((time.perf_counter() - began) * 1000)
+        failure = self.app.state.cache.failures.get(ident)
+        detail = f"failed: {failure.reason}" if failure is not None else "still rendering"
+        return ChunkResult("pending", key, waited_ms=waited, detail=detail)
+
+    async def _read(
+        self, key: ChunkKey, status: ChunkStatus, tier: str, began: float
+    ) -> ChunkResult:
+        entry = self.app.state.cache.held.get(chunk_id(key))
+        if entry is None:
+            return ChunkResult("pending", key, detail="evicted while reading")
+        try:
+            data = await anyio.to_thread.run_sync(
+                lambda: self.chunks.read(key, size=entry.bytes, checksum=entry.checksum)
+            )
+        except ChunkStoreError as e:
+            await self.app.record(ChunkFileLost(key=key, detail=str(e)))
+            return ChunkResult("pending", key, detail=f"chunk file unusable: {e}")
+        waited = round((time.perf_counter() - began) * 1000)
+        return ChunkResult(status, key, tier, data, entry.checksum, waited)
+
+
+def _wanted(state: State, key: ChunkKey) -> bool:
+    cache = state.cache
+    return cache.requested == key and cache.waiting

@@ -1,0 +1,142 @@
+"""`tierbuffer serve`: one anyio event loop, one root task group, everything inside it.
+
+Start: take the service lock, open the log (migrating it), load the newest valid snapshot and
+replay the tail, reconcile the chunk store with the log, record `ServiceStarted`, then run the
+folding task, the scheduler, the memory monitor (and the library watcher and HTTP API when
+configured). Stop (SIGTERM, SIGINT, or the caller cancelling): in-flight renders are cancelled and
+recorded, `ServiceStopped` is appended and a snapshot written.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+
+from adapters.bootstrap import open_log
+from adapters.clock import SystemClock
+from adapters.ids import new_event_id
+from adapters.runtime.app import Application
+from adapters.runtime.lock import ServiceLock
+from adapters.runtime.memory import LEVELS, MemoryMonitor
+from adapters.runtime.player import Player
+from adapters.runtime.recovery import Janitor, Reconciled, reconcile
+from adapters.runtime.scheduler import Scheduler, SchedulerConfig
+from domain.events import PressureLevel, ServiceStarted, ServiceStopped
+from storage.chunks import FileChunkStore
+from storage.projector import load_state
+
+logger = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+class ServiceConfig(msgspec.Struct, frozen=True):
+    db: Path
+    library: Path
+    cache_dir: Path
+    scheduler: SchedulerConfig = msgspec.field(default_factory=SchedulerConfig)
+    snapshot_every: int = 10_000
+    memory_interval_s: float = 1.0
+    monitor_memory: bool = True
+
+
+class Service(msgspec.Struct):
+    """What a running service exposes to its interfaces (CLI demo, HTTP, tests)."""
+
+    config: ServiceConfig
+    app: Application
+    player: Player
+    scheduler: Scheduler
+    chunks: FileChunkStore
+    janitor: Janitor
+    reconciled: Reconciled
+    task_group: TaskGroup
+
+
+@asynccontextmanager
+async def running_service(config: ServiceConfig) -> AsyncIterator[Service]:
+    """Run the service for the body of the `async with`; stops cleanly when the body ends."""
+    clock = SystemClock()
+    with ServiceLock(config.db):
+        async with open_log(config.db, clock=clock, create=True, migrate=True) as log:
+            loaded = await load_state(log.events, log.snapshots)
+            for skipped in loaded.skipped:
+                logger.warning(
+                    "snapshot %d at %d skipped: %s", skipped.id, skipped.seq, skipped.reason
+                )
+            app = Application(
+                log,
+                loaded.state,
+                clock=clock,
+                new_id=new_event_id,
+                snapshot_every=config.snapshot_every,
+            )
+            chunks = FileChunkStore(config.cache_dir)
+            await app.record(ServiceStarted(version=VERSION))
+            await app.catch_up()
+            reconciled = await reconcile(app, chunks)
+            janitor = Janitor(app, chunks)
+            app.listeners.append(janitor)
+            scheduler = Scheduler(
+                app,
+                library_root=config.library,
+                cache_root=config.cache_dir,
+                config=config.scheduler,
+            )
+            reason = "stopped"
+            try:
+                async with anyio.create_task_group() as tg:
+                    await tg.start(app.follow)
+                    await tg.start(scheduler.run)
+                    if config.monitor_memory:
+                        monitor = MemoryMonitor(
+                            app.record,
+                            current=_level(app.state.cache.pressure),
+                            interval_s=config.memory_interval_s,
+                        )
+                        await tg.start(monitor.run)
+                    yield Service(
+                        config, app, Player(app, chunks), scheduler, chunks, janitor, reconciled, tg
+                    )
+                    tg.cancel_scope.cancel()
+            except BaseException as e:
+                reason = f"{type(e).__name__}"
+                raise
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await _stop(app, reason)
+
+
+def _level(value: str) -> PressureLevel:
+    for level in LEVELS:
+        if level == value:
+            return level
+    return "normal"
+
+
+async def _stop(app: Application, reason: str) -> None:
+    with anyio.move_on_after(10):
+        await app.record(ServiceStopped(reason=reason))
+        state = await app.catch_up()
+        await app.log.snapshots.save(state, created_at=app.clock())
+        logger.info("service stopped (%s) at sequence %d; snapshot written", reason, state.seq)
+
+
+async def serve_until_signalled(config: ServiceConfig) -> None:
+    """`tierbuffer serve`: run until SIGTERM or SIGINT."""
+    async with running_service(config) as service:
+        logger.warning(
+            "serving: log %s, library %s, chunks %s", config.db, config.library, config.cache_dir
+        )
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                logger.warning("received %s, stopping", signal.Signals(signum).name)
+                break
+        del service
