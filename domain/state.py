@@ -12,7 +12,7 @@ from domain.events import ChunkKey, Fingerprint
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 5
+PROJECTION_VERSION: Final[int] = 6
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -72,6 +72,7 @@ class Held(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str
     last_used: int
     origin: TierName = "L3"
+    checksum: str = ""  # of the file, as ChunkRendered recorded it: served only if it matches
 
 
 class InFlight(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
