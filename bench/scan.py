@@ -96,8 +96,9 @@ async def latency(
             await log.events.append(events)
             now = time.perf_counter()
             for e in events:
-                check(isinstance(e.event, TrackModified), f"unexpected {e.event!r}")
-                arrived[e.event.track] = now  # type: ignore[union-attr]
+                if not isinstance(e.event, TrackModified):
+                    raise BenchFailedError(f"unexpected {e.event!r}")
+                arrived[e.event.track] = now
             got.set()
             got = anyio.Event()
 

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.library.index import LibraryIndex
 from domain.events import (
+    NewEvent,
     Recorded,
     TrackAdded,
     TrackDeleted,
@@ -24,11 +25,11 @@ from tests.library.conftest import kinds, rewrite_same_size, scan_once, write_au
 pytestmark = pytest.mark.anyio
 
 
-def folded(events: list[object], state: State | None = None) -> State:
+def folded(events: list[NewEvent], state: State | None = None) -> State:
     """Fold scan events into a state, as the service's projection would."""
     start = state.seq if state is not None else 0
     recorded = [
-        Recorded(start + i + 1, e.event_id, e.occurred_at, e.occurred_at, e.event)  # type: ignore[attr-defined]
+        Recorded(start + i + 1, e.event_id, e.occurred_at, e.occurred_at, e.event)
         for i, e in enumerate(events)
     ]
     return fold(recorded, state)
@@ -75,13 +76,10 @@ async def test_changes_made_while_stopped_are_found_against_a_folded_state(libra
     assert sorted(kinds(result.events)) == sorted(
         ["TrackModified", "TrackDeleted", "TrackMoved", "TrackAdded"]
     )
-    assert by_type["TrackModified"] == TrackModified(
-        ids["edit.wav"],
-        "edit.wav",
-        by_type["TrackModified"].fingerprint,
-        200,
-        8000,
-        1,  # type: ignore[union-attr]
+    modified = by_type["TrackModified"]
+    assert isinstance(modified, TrackModified)
+    assert modified == TrackModified(
+        ids["edit.wav"], "edit.wav", modified.fingerprint, 200, 8000, 1
     )
     assert by_type["TrackDeleted"] == TrackDeleted(ids["gone.wav"])
     assert by_type["TrackMoved"] == TrackMoved(ids["m.wav"], "sub/moved.wav")
