@@ -25,6 +25,7 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import get_args
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -55,6 +56,8 @@ FORMATS = {
     "wav": ("WAV", "PCM_16", 44100),
 }
 SEAM_TARGET = 1e-4
+PRESET_NAMES: tuple[Preset, ...] = get_args(Preset)
+assert PRESET_NAMES == PRESETS
 
 
 class BenchFailedError(Exception):
@@ -180,7 +183,7 @@ def main() -> None:
             chunks = -(-track.frames // size)
             audio_s = track.frames / rate
             decode_s = best_of(args.repeat, partial(decode_all, path, chunks, args.chunk))
-            for preset in PRESETS:
+            for preset in PRESET_NAMES:
                 store = FileChunkStore(root / f"store-{ext}-{preset}")
                 outcome: list[list[ChunkRendered]] = []
                 render = partial(
