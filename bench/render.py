@@ -222,9 +222,9 @@ def main() -> None:
         f"{'source':<6} {'decode x':>9} {'preset':<9} {'render x':>9} {'added':>7} "
         f"{'seam dsp':>9} {'seam file':>10}"
     )
-    for ext, dec, preset, ren, added, dsp, lsb in rows:
+    for ext, dec, name, ren, added, dsp, lsb in rows:
         print(
-            f"{ext:<6} {dec:>9.0f} {preset:<9} {ren:>9.0f} {added:>6.0%} {dsp:>9.1e} "
+            f"{ext:<6} {dec:>9.0f} {name:<9} {ren:>9.0f} {added:>6.0%} {dsp:>9.1e} "
             f"{lsb:>7.0f} LSB"
         )
     print()
