@@ -1,1 +1,1 @@
-"""The shell around the pure core: clock, CLI, ingest, bootstrap (and later workers, audio, HTTP)."""
+"""The shell around the pure core: clock, ids, CLI, ingest, bootstrap, audio, library, runtime."""

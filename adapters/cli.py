@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TextIO
 
 import anyio
 
-from adapters import commands
+from adapters import cli_library, cli_service, cli_simulate, commands
 from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, default_db_path
 from adapters.ingest import IngestError
 from domain.errors import DomainError
@@ -85,27 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="rebuild the state from the log alone, ignoring snapshots")
     p.set_defaults(run=commands.run_replay)
 
-    p = sub.add_parser(
-        "demo",
-        help="append a bundled listening session to the log and show the projected state "
-        "(running again appends nothing: the session's event ids are derived from its content)",
-    )
-    p.add_argument(
-        "--snapshot-every",
-        type=_non_negative,
-        default=DEFAULT_SNAPSHOT_EVERY,
-        help=argparse.SUPPRESS,
-    )
-    p.set_defaults(run=commands.demo)
-
     p = sub.add_parser("migrate", help="create the database or upgrade its schema, nothing else")
     p.set_defaults(run=commands.migrate)
+
+    cli_service.register(sub)
+    cli_library.register(sub)
+    cli_simulate.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.db_given = args.db is not None or bool(os.environ.get("TIERBUFFER_DB"))
     args.db = args.db.expanduser() if args.db is not None else default_db_path()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

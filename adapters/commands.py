@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -13,7 +12,7 @@ import msgspec
 
 from adapters.bootstrap import Log, open_log, snapshot_if_due
 from adapters.clock import SystemClock
-from adapters.ingest import parse_session, read_session
+from adapters.ingest import read_session
 from domain.events import NewEvent
 from domain.state import State, encode_state, state_hash
 from storage.chain import StoredRow
@@ -144,25 +143,3 @@ async def migrate(args: argparse.Namespace, out: TextIO) -> int:
         count = await log.events.last_seq()
     out.write(f"{args.db}: schema up to date ({count} events)\n")
     return 0
-
-
-async def demo(args: argparse.Namespace, out: TextIO) -> int:
-    """Replay the bundled listening session into the log and show what the projection made."""
-    source = resources.files("adapters").joinpath("data/demo_session.jsonl")
-    events = parse_session(source.read_bytes(), source="demo_session.jsonl")
-    out.write(f"demo: a library of 5 tracks and an evening of listening, {len(events)} events\n")
-    await _append_session(args, events, out)
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
-        loaded = await load_state(log.events, log.snapshots)
-        report = await verify(log.events, log.snapshots)
-    out.write("\n" + _describe(loaded.state) + "\n")
-    out.write(f"state-hash: {state_hash(loaded.state)}\n")
-    out.write(f"verify: {'ok' if report.ok else 'FAILED'} ({report.events} events checked)\n\n")
-    db = args.db
-    out.write(
-        f"the log is at {db}; look inside with:\n"
-        f"  tierbuffer --db {db} log --type PresetChanged\n"
-        f"  tierbuffer --db {db} state\n"
-        f"  tierbuffer --db {db} verify\n"
-    )
-    return 0 if report.ok else 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,13 +22,15 @@ from anyio.abc import TaskGroup
 from adapters.bootstrap import open_log
 from adapters.clock import SystemClock
 from adapters.ids import new_event_id
+from adapters.library.index import known_unreadable
+from adapters.library.watch import LibraryWatcher
 from adapters.runtime.app import Application
 from adapters.runtime.lock import ServiceLock
 from adapters.runtime.memory import LEVELS, MemoryMonitor
 from adapters.runtime.player import Player
 from adapters.runtime.recovery import Janitor, Reconciled, reconcile
 from adapters.runtime.scheduler import Scheduler, SchedulerConfig
-from domain.events import PressureLevel, ServiceStarted, ServiceStopped
+from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
 from storage.chunks import FileChunkStore
 from storage.projector import load_state
 
@@ -45,6 +47,7 @@ class ServiceConfig(msgspec.Struct, frozen=True):
     snapshot_every: int = 10_000
     memory_interval_s: float = 1.0
     monitor_memory: bool = True
+    watch_library: bool = True
 
 
 class Service(msgspec.Struct):
@@ -95,6 +98,9 @@ async def running_service(config: ServiceConfig) -> AsyncIterator[Service]:
                 async with anyio.create_task_group() as tg:
                     await tg.start(app.follow)
                     await tg.start(scheduler.run)
+                    if config.watch_library:
+                        await tg.start((await _watcher(app, config.library)).run)
+                        await app.catch_up()
                     if config.monitor_memory:
                         monitor = MemoryMonitor(
                             app.record,
@@ -112,6 +118,23 @@ async def running_service(config: ServiceConfig) -> AsyncIterator[Service]:
             finally:
                 with anyio.CancelScope(shield=True):
                     await _stop(app, reason)
+
+
+async def _watcher(app: Application, library: Path) -> LibraryWatcher:
+    """Rescans the library at start (changes made while the service was down), then watches."""
+    recorded = [r.event async for r in app.log.events.read(types={"TrackUnreadable"})]
+
+    async def deliver(events: Sequence[NewEvent]) -> None:
+        await app.append(events)
+
+    return LibraryWatcher(
+        library,
+        app.state,
+        deliver,
+        now_ms=app.clock,
+        new_id=app.new_id,
+        unreadable=known_unreadable(recorded),
+    )
 
 
 def _level(value: str) -> PressureLevel:
