@@ -24,12 +24,18 @@ from adapters.clock import SystemClock
 from adapters.ids import new_event_id
 from adapters.library.index import known_unreadable
 from adapters.library.watch import LibraryWatcher
+from adapters.runtime import jobs
 from adapters.runtime.app import Application
 from adapters.runtime.lock import ServiceLock
 from adapters.runtime.memory import LEVELS, MemoryMonitor
 from adapters.runtime.player import Player
 from adapters.runtime.recovery import Janitor, Reconciled, reconcile
-from adapters.runtime.scheduler import Scheduler, SchedulerConfig
+from adapters.runtime.scheduler import (
+    AnalyseFunction,
+    RenderFunction,
+    Scheduler,
+    SchedulerConfig,
+)
 from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
 from storage.chunks import FileChunkStore
 from storage.projector import load_state
@@ -64,8 +70,17 @@ class Service(msgspec.Struct):
 
 
 @asynccontextmanager
-async def running_service(config: ServiceConfig) -> AsyncIterator[Service]:
-    """Run the service for the body of the `async with`; stops cleanly when the body ends."""
+async def running_service(
+    config: ServiceConfig,
+    *,
+    render: RenderFunction = jobs.render,
+    analyse: AnalyseFunction = jobs.analyse,
+) -> AsyncIterator[Service]:
+    """Run the service for the body of the `async with`; stops cleanly when the body ends.
+
+    `render` and `analyse` run in the worker processes (module-level functions, imported there
+    by reference); tests pass functions that hang or crash.
+    """
     clock = SystemClock()
     with ServiceLock(config.db):
         async with open_log(config.db, clock=clock, create=True, migrate=True) as log:
@@ -92,6 +107,8 @@ async def running_service(config: ServiceConfig) -> AsyncIterator[Service]:
                 library_root=config.library,
                 cache_root=config.cache_dir,
                 config=config.scheduler,
+                render=render,
+                analyse=analyse,
             )
             reason = "stopped"
             try:
