@@ -3,6 +3,7 @@
 Appends are acknowledged as soon as their commit is done; folding runs in its own task
 (`follow`), which reads the tail of the log after the state's sequence number, so events appended
 by anyone (this process, a CLI `ingest` beside it) end up in the state in log order.
+Listeners (the scheduler, the janitor) are called after each fold with the new state.
 """
 
 from __future__ import annotations
@@ -79,12 +80,19 @@ class Application:
         taken, self._discarded = self._discarded, []
         return taken
 
-    async def follow(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Keep the state folded up to the log's end; wakes on every append of this process."""
+    async def follow(
+        self,
+        *,
+        poll_s: float = 0.25,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Keep the state folded up to the log's end: at once after every append of this
+        process, and every `poll_s` for events other processes appended (a CLI `ingest`)."""
         await self.catch_up()
         task_status.started()
         while True:
-            await self._appended.wait()
+            with anyio.move_on_after(poll_s):
+                await self._appended.wait()
             self._appended = anyio.Event()
             await self.catch_up()
 
