@@ -146,16 +146,18 @@ class Scheduler:
             if running.scope.cancelled_caught and running.started:
                 outcome = ChunkFailed(key, "cancelled", running.why_cancelled)
         finally:
-            self._running.pop(chunk_id(key), None)
             if outcome is None and running.started and not running.scope.cancelled_caught:
                 outcome = ChunkFailed(key, "cancelled", "the service is stopping")
             if outcome is not None:
+                # Still listed as running until its outcome is in the log: a chunk file that
+                # exists is then always either running or recorded.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                     await self.app.record(outcome)
                 name = type(outcome).__name__
                 reason = getattr(outcome, "reason", "")
                 label = f"{name}:{reason}" if reason else name
                 self.outcomes[label] = self.outcomes.get(label, 0) + 1
+            self._running.pop(chunk_id(key), None)
             self.poke()
 
     async def _render_job(self, running: _Running) -> DomainEvent | None:
