@@ -1,0 +1,141 @@
+"""The running service on a small generated library: real SQLite, real worker processes.
+
+Tracks are short (16 kHz mono, 40–70 s: two or three 30 s chunks, rendered in milliseconds), so
+the time goes to the service itself. Waits are on the folded state with a deadline, never sleeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import numpy as np
+import pytest
+import soundfile as sf  # type: ignore[import-untyped]
+
+from adapters.library.scan import scan
+from adapters.runtime.scheduler import SchedulerConfig
+from adapters.runtime.service import Service, ServiceConfig
+from domain.events import ChunkKey, DomainEvent, TrackChanged
+from domain.state import State
+from domain.tiers import chunk_id
+
+RATE: Final = 16_000
+#: Generous: CI is a loaded two-core machine. A healthy run meets each wait in well under 5 s.
+DEADLINE_S: Final = 45.0
+TRACKS: Final = (("a.flac", 70.0), ("b.wav", 45.0))
+
+
+def write_track(path: Path, seconds: float, *, seed: int = 0) -> Path:
+    """Music-like audio: a chord with a moving envelope and a little noise, as FLAC or WAV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * RATE)) / RATE
+    rng = np.random.default_rng(seed)
+    tone = sum(np.sin(2 * np.pi * (110 + 55 * seed) * k * t) / k for k in (1, 2, 3, 5))
+    envelope = 0.5 + 0.4 * np.sin(2 * np.pi * t / (2.0 + seed))
+    mix = 0.25 * tone * envelope + 0.01 * rng.standard_normal(len(t))
+    temp = path.with_name(f".{path.name}.part")
+    sf.write(str(temp), mix.astype(np.float32), RATE, format=path.suffix[1:].upper())
+    temp.replace(path)
+    return path
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "library"
+    for seed, (name, seconds) in enumerate(TRACKS):
+        write_track(root / name, seconds, seed=seed)
+    return root
+
+
+ConfigMaker = Callable[..., ServiceConfig]
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, library: Path) -> ConfigMaker:
+    """A service configuration in `tmp_path`; keyword arguments go to `SchedulerConfig`,
+    except `watch_library`, `monitor_memory` and `snapshot_every` (off/off/default)."""
+
+    def make(**options: Any) -> ServiceConfig:
+        service_options = {
+            name: options.pop(name)
+            for name in ("watch_library", "monitor_memory", "snapshot_every", "memory_interval_s")
+            if name in options
+        }
+        service_options.setdefault("watch_library", False)
+        service_options.setdefault("monitor_memory", False)
+        return ServiceConfig(
+            db=tmp_path / "tierbuffer.db",
+            library=library,
+            cache_dir=tmp_path / "chunks",
+            scheduler=SchedulerConfig(**options),
+            **service_options,
+        )
+
+    return make
+
+
+async def until(
+    service: Service, predicate: Callable[[State], bool], deadline_s: float = DEADLINE_S
+) -> State:
+    with anyio.fail_after(deadline_s):
+        return await service.app.until(predicate)
+
+
+async def add_library(service: Service) -> dict[str, str]:
+    """Scan the library into the log, as the watcher would at start; track ids by path."""
+    app = service.app
+    found = await scan(service.config.library, app.state, now_ms=app.clock, new_id=app.new_id)
+    seqs = await app.append(found.events)
+    state = await until(service, lambda s: s.seq >= max(seqs))
+    return {track.path: track_id for track_id, track in state.tracks.items()}
+
+
+async def play(service: Service, track: str, **kwargs: Any) -> State:
+    """Change to `track`; the state once the change is folded (its plan made)."""
+    seq = await service.player.interact(TrackChanged(track=track, **kwargs))
+    return await service.app.until_seq(seq)
+
+
+async def logged(service: Service, *types: type[DomainEvent]) -> list[Any]:
+    names = {t.__name__ for t in types}
+    return [r.event async for r in service.app.log.events.read(types=names)]
+
+
+def held_ids(state: State, track: str | None = None) -> set[str]:
+    return {i for i, h in state.cache.held.items() if track is None or h.key.track == track}
+
+
+def all_held(idents: Sequence[str] | set[str]) -> Callable[[State], bool]:
+    return lambda s: all(i in s.cache.held for i in idents)
+
+
+def idle(service: Service) -> Callable[[State], bool]:
+    """Nothing planned, nothing in flight, no job running: the service has done its work."""
+    return lambda s: not s.cache.plan and not s.cache.inflight and not service.scheduler.running
+
+
+def sha256_checksum(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def chunk_files(service: Service) -> set[str]:
+    return set(service.chunks.files())
+
+
+def key_of(state: State, track: str, index: int, preset: str | None = None) -> ChunkKey:
+    playback = state.playback
+    return ChunkKey(
+        track,
+        state.tracks[track].revision,
+        (preset or playback.preset),  # type: ignore[arg-type]
+        playback.intensity_tenths,
+        index,
+    )
+
+
+def ident(state: State, track: str, index: int, preset: str | None = None) -> str:
+    return chunk_id(key_of(state, track, index, preset))
