@@ -32,6 +32,7 @@ import msgspec
 from domain.codec import EventCodec
 from domain.events import NewEvent, Recorded
 from storage.chain import GENESIS, StoredRow
+from storage.checkpoint import Checkpointer
 from storage.errors import DatabaseError, StoreClosedError, StoreError
 from storage.eventstore import Prepared, PreparedRow, assign, prepare, to_recorded
 from storage.migrate import ensure_schema
@@ -87,6 +88,7 @@ def connect(path: Path, *, busy_timeout_s: float, synchronous: Synchronous) -> s
             raise DatabaseError(path, f"cannot switch to WAL journal mode (got {mode})")
         connection.execute(f"PRAGMA synchronous={synchronous}")
         connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # storage.checkpoint does it
         level = connection.execute("PRAGMA synchronous").fetchone()[0]
         if level != _SYNC_LEVELS[synchronous]:
             connection.close()
@@ -118,7 +120,10 @@ class SqliteEventStore:
             target=self._write_loop, name=f"tierbuffer-writer:{path.name}", daemon=True
         )
         self._thread.start()
+        self._checkpointer = Checkpointer(path, busy_timeout_s=busy_timeout_s)
         self._closed = False
+        self._read_limiter = anyio.CapacityLimiter(1)
+        self._shared_reader: sqlite3.Connection | None = None
 
     @classmethod
     async def open(
@@ -182,6 +187,7 @@ class SqliteEventStore:
                     break
                 batch.append(more)
             self._commit(batch)
+            self._checkpointer.committed()
             if stop:
                 return
 
@@ -298,20 +304,27 @@ class SqliteEventStore:
     async def _rows(
         self, after: int, types: Collection[str] | None, track: str | None
     ) -> AsyncIterator[StoredRow]:
+        """Pages on one shared read connection, used by one thread at a time (`_read_limiter`);
+        no cursor stays open between pages, so concurrent readers interleave safely."""
         type_list = sorted(types) if types is not None else None
-        connection = await anyio.to_thread.run_sync(self._reader)
-        try:
-            while True:
-                page = await anyio.to_thread.run_sync(
-                    self._page, connection, after, type_list, track
-                )
-                for values in page:
-                    yield StoredRow(*values)
-                if len(page) < _PAGE:
-                    return
-                after = page[-1][0]
-        finally:
-            connection.close()
+        while True:
+            page = await anyio.to_thread.run_sync(
+                self._shared_page, after, type_list, track, limiter=self._read_limiter
+            )
+            for values in page:
+                yield StoredRow(*values)
+            if len(page) < _PAGE:
+                return
+            after = page[-1][0]
+
+    def _shared_page(
+        self, after: int, types: Sequence[str] | None, track: str | None
+    ) -> list[tuple[Any, ...]]:
+        if self._shared_reader is None:
+            if self._closed:
+                raise StoreClosedError()
+            self._shared_reader = self._reader()
+        return self._page(self._shared_reader, after, types, track)
 
     async def read(
         self,
@@ -373,7 +386,12 @@ class SqliteEventStore:
         self._closed = True
         self._queue.put(_STOP)
         await anyio.to_thread.run_sync(self._thread.join)
+        await anyio.to_thread.run_sync(self._checkpointer.close)
         self._writer.close()
+        async with self._read_limiter:
+            if self._shared_reader is not None:
+                self._shared_reader.close()
+                self._shared_reader = None
 
 
 def _values(prepared: PreparedRow) -> tuple[Any, ...]:
