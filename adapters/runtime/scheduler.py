@@ -191,6 +191,9 @@ class Scheduler:
         except anyio.BrokenWorkerProcess as e:
             logger.warning("render worker died on %s: %s", chunk_id(key), e)
             return ChunkFailed(key, "crashed", str(e) or "the worker process died")
+        except Exception as e:  # the worker boundary: a bug in one render must not stop the rest
+            logger.exception("render of %s raised", chunk_id(key))
+            return ChunkFailed(key, "crashed", f"{type(e).__name__}: {e}")
 
     async def _analysis_of(self, track: str, revision: int, source: Path) -> TrackAnalysed:
         """The track's analysis from the log; analysed (and recorded) first when missing."""
@@ -221,6 +224,10 @@ class Scheduler:
             events = [TrackAnalysed(track, revision, -14.0, 1.0, 0, "analysis timed out")]
         except anyio.BrokenWorkerProcess:
             events = [TrackAnalysed(track, revision, -14.0, 1.0, 0, "analysis worker crashed")]
+        except Exception as e:  # the worker boundary, as for renders
+            logger.exception("analysis of %s raised", track)
+            detail = f"analysis failed: {type(e).__name__}: {e}"
+            events = [TrackAnalysed(track, revision, -14.0, 1.0, 0, detail)]
         await self.app.record(*events)
         final = events[-1]
         assert isinstance(final, TrackAnalysed)

@@ -113,9 +113,9 @@ def all_held(idents: Sequence[str] | set[str]) -> Callable[[State], bool]:
     return lambda s: all(i in s.cache.held for i in idents)
 
 
-def idle(service: Service) -> Callable[[State], bool]:
-    """Nothing planned, nothing in flight, no job running: the service has done its work."""
-    return lambda s: not s.cache.plan and not s.cache.inflight and not service.scheduler.running
+def idle(state: State) -> bool:
+    """Nothing planned and nothing in flight: the service has done what the plan asks."""
+    return not state.cache.plan and not state.cache.inflight
 
 
 def sha256_checksum(data: bytes) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from adapters.runtime import jobs
-from domain.events import ChunkFailed, ChunkRendered
+from domain.events import ChunkAnalysed, ChunkFailed, ChunkRendered, TrackAnalysed
 
 SLOW_S: Final[float] = 2.0
 
@@ -79,3 +79,7 @@ def raise_render(spec: jobs.RenderSpec) -> ChunkRendered | ChunkFailed:
     if _faulty(spec):
         raise RuntimeError("a bug in the renderer")
     return jobs.render(spec)
+
+
+def raise_analyse(spec: jobs.AnalyseSpec) -> list[ChunkAnalysed | TrackAnalysed]:
+    raise RuntimeError("a bug in the analysis")

@@ -31,7 +31,7 @@ async def test_planned_chunks_are_rendered_to_disk_as_recorded(make_config: Conf
         state = await play(service, track)
         planned = {chunk_id(job.key) for job in state.cache.plan}
         assert len(planned) >= 2 and all(job.key.track == track for job in state.cache.plan)
-        state = await until(service, lambda s: all_held(planned)(s) and idle(service)(s))
+        state = await until(service, lambda s: all_held(planned)(s) and idle(s))
 
         rendered = await logged(service, ChunkRendered)
         by_path = {event.path: event for event in rendered}
