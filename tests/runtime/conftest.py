@@ -19,9 +19,17 @@ import soundfile as sf  # type: ignore[import-untyped]
 from adapters.library.scan import scan
 from adapters.runtime.scheduler import SchedulerConfig
 from adapters.runtime.service import Service, ServiceConfig
-from domain.events import ChunkKey, DomainEvent, TrackChanged
+from domain.events import (
+    ChunkFailed,
+    ChunkKey,
+    ChunkRendered,
+    ChunkRenderStarted,
+    DomainEvent,
+    TrackChanged,
+)
 from domain.state import State
 from domain.tiers import chunk_id
+from storage.chunks import track_folder
 
 RATE: Final = 16_000
 #: Generous: CI is a loaded two-core machine. A healthy run meets each wait in well under 5 s.
@@ -139,3 +147,37 @@ def key_of(state: State, track: str, index: int, preset: str | None = None) -> C
 
 def ident(state: State, track: str, index: int, preset: str | None = None) -> str:
     return chunk_id(key_of(state, track, index, preset))
+
+
+async def until_logged(
+    service: Service, match: Callable[[list[Any]], bool], deadline_s: float = DEADLINE_S
+) -> list[Any]:
+    """Wait until the events in the log satisfy `match` (for events the fold ignores)."""
+    app = service.app
+    with anyio.fail_after(deadline_s):
+        while True:
+            seq = app.state.seq
+            events = [r.event async for r in app.log.events.read()]
+            if match(events):
+                return events
+            await app.changed(seq)
+
+
+def renders_settled(track: str, revision: int | None = None) -> Callable[[list[Any]], bool]:
+    """Every render of `track` (at `revision`) that started has its outcome in the log: no job
+    of it can still write a chunk file."""
+
+    def ours(key: ChunkKey) -> bool:
+        return key.track == track and revision in (None, key.revision)
+
+    def match(events: list[Any]) -> bool:
+        started = [e.key for e in events if isinstance(e, ChunkRenderStarted)]
+        ended = [e.key for e in events if isinstance(e, ChunkRendered | ChunkFailed)]
+        return all(ended.count(k) >= started.count(k) for k in started if ours(k))
+
+    return match
+
+
+def files_of(service: Service, track: str) -> set[str]:
+    folder = track_folder(track) + "/"
+    return {f for f in chunk_files(service) if f.startswith(folder)}
