@@ -1,14 +1,17 @@
-"""Checks on a database path before SQLite touches it, and translation of driver errors.
+"""The database file: checks before SQLite touches it, connections, and driver errors.
 
 A file that is not SQLite, or is visibly truncated, is refused here, before a connection could
-write a journal or WAL file beside it.
+write a journal or WAL file beside it. `connect` opens a connection in WAL mode with the chosen
+`synchronous` level and checks both took effect.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
+from typing import Literal
 
 from storage.errors import (
     DatabaseBusyError,
@@ -20,6 +23,8 @@ from storage.errors import (
 )
 
 _MAGIC = b"SQLite format 3\x00"
+Synchronous = Literal["NORMAL", "FULL"]
+_SYNC_LEVELS = {"NORMAL": 1, "FULL": 2}
 
 
 def check_database_file(path: Path, *, create: bool) -> None:
@@ -82,3 +87,49 @@ def translate(path: Path, error: BaseException) -> StoreError:
     if isinstance(original, sqlite3.Error):
         return DatabaseError(path, message)
     return DatabaseError(path, f"{type(original).__name__}: {message}")
+
+
+def _enable_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> str:
+    """Switch to WAL, retrying while another connection holds a lock, until the busy timeout.
+
+    SQLite does not call the busy handler for this switch (it could deadlock), so processes
+    starting together on a new file would otherwise fail at once with "database is locked".
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    delay = 0.001
+    while True:
+        try:
+            return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e).lower() or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def connect(path: Path, *, busy_timeout_s: float, synchronous: Synchronous) -> sqlite3.Connection:
+    """A connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout set."""
+    try:
+        connection = sqlite3.connect(
+            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        mode = _enable_wal(connection, busy_timeout_s)
+        if str(mode).lower() != "wal":
+            connection.close()
+            raise DatabaseError(path, f"cannot switch to WAL journal mode (got {mode})")
+        connection.execute(f"PRAGMA synchronous={synchronous}")
+        connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # storage.checkpoint does it
+        level = connection.execute("PRAGMA synchronous").fetchone()[0]
+        if level != _SYNC_LEVELS[synchronous]:
+            connection.close()
+            raise DatabaseError(path, f"synchronous={synchronous} did not take (got {level})")
+    except sqlite3.Error as e:
+        raise translate(path, e) from e
+    return connection
+
+
+def checked_path(path: Path, create: bool) -> Path:
+    path = path.expanduser().absolute()
+    check_database_file(path, create=create)
+    return path

@@ -21,10 +21,9 @@ import asyncio
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import msgspec
@@ -36,10 +35,8 @@ from storage.checkpoint import Checkpointer
 from storage.errors import DatabaseError, StoreClosedError, StoreError
 from storage.eventstore import Prepared, PreparedRow, assign, prepare, to_recorded
 from storage.migrate import ensure_schema
-from storage.sqlite_file import check_database_file, translate
+from storage.sqlite_file import Synchronous, checked_path, connect, translate
 
-Synchronous = Literal["NORMAL", "FULL"]
-_SYNC_LEVELS = {"NORMAL": 1, "FULL": 2}
 _ROW_COLUMNS = "seq, event_id, type, version, occurred_at, recorded_at, payload, hash"
 _INSERT = (
     "INSERT INTO events (seq, event_id, type, version, occurred_at, recorded_at, payload, track, "
@@ -56,46 +53,6 @@ class _Request(msgspec.Struct):
 
 
 _STOP = None
-
-
-def _enable_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> str:
-    """Switch to WAL, retrying while another connection holds a lock, until the busy timeout.
-
-    SQLite does not call the busy handler for this switch (it could deadlock), so processes
-    starting together on a new file would otherwise fail at once with "database is locked".
-    """
-    deadline = time.monotonic() + busy_timeout_s
-    delay = 0.001
-    while True:
-        try:
-            return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e).lower() or time.monotonic() >= deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
-def connect(path: Path, *, busy_timeout_s: float, synchronous: Synchronous) -> sqlite3.Connection:
-    """A connection in autocommit mode (we issue BEGIN ourselves), WAL, busy timeout set."""
-    try:
-        connection = sqlite3.connect(
-            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        mode = _enable_wal(connection, busy_timeout_s)
-        if str(mode).lower() != "wal":
-            connection.close()
-            raise DatabaseError(path, f"cannot switch to WAL journal mode (got {mode})")
-        connection.execute(f"PRAGMA synchronous={synchronous}")
-        connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        connection.execute("PRAGMA wal_autocheckpoint=0")  # storage.checkpoint does it
-        level = connection.execute("PRAGMA synchronous").fetchone()[0]
-        if level != _SYNC_LEVELS[synchronous]:
-            connection.close()
-            raise DatabaseError(path, f"synchronous={synchronous} did not take (got {level})")
-    except sqlite3.Error as e:
-        raise translate(path, e) from e
-    return connection
 
 
 class SqliteEventStore:
@@ -142,7 +99,7 @@ class SqliteEventStore:
         `create=False` refuses a missing database; `migrate=False` refuses one whose schema is
         not at the head revision instead of upgrading it.
         """
-        path = await anyio.to_thread.run_sync(_checked_path, Path(path), create)
+        path = await anyio.to_thread.run_sync(checked_path, Path(path), create)
         await ensure_schema(path, upgrade=migrate)
         writer = await anyio.to_thread.run_sync(
             lambda: connect(path, busy_timeout_s=busy_timeout_s, synchronous=synchronous)
@@ -407,12 +364,6 @@ def _values(prepared: PreparedRow) -> tuple[Any, ...]:
         prepared.track,
         row.hash,
     )
-
-
-def _checked_path(path: Path, create: bool) -> Path:
-    path = path.expanduser().absolute()
-    check_database_file(path, create=create)
-    return path
 
 
 def _answer(
