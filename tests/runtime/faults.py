@@ -83,3 +83,10 @@ def raise_render(spec: jobs.RenderSpec) -> ChunkRendered | ChunkFailed:
 
 def raise_analyse(spec: jobs.AnalyseSpec) -> list[ChunkAnalysed | TrackAnalysed]:
     raise RuntimeError("a bug in the analysis")
+
+
+def stuck_render(spec: jobs.RenderSpec) -> ChunkRendered | ChunkFailed:
+    """Never finishes on its own: the service is killed while it runs."""
+    _note_pid(spec, "stuck")
+    time.sleep(600)
+    return jobs.render(spec)
