@@ -26,8 +26,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def sample_event(i: int, tracks: int = 50) -> DomainEvent:
-    """A realistic mix: mostly position reports, some seeks, preset and track changes."""
-    kind = i % 20
+    """A listening log: a library first, then the player's position feed at 10 Hz (one event
+    per 100 ms of `new_event` time) with a seek about once a minute, a preset change about
+    every 30 s and a track change every 4 minutes."""
     if i < tracks:
         return TrackAdded(
             track=f"track-{i:05d}",
@@ -37,13 +38,15 @@ def sample_event(i: int, tracks: int = 50) -> DomainEvent:
             sample_rate=44_100,
             channels=2,
         )
-    if kind == 0:
-        return TrackChanged(track=f"track-{(i // 20) % tracks:05d}")
-    if kind == 7:
-        return PresetChanged(preset=PRESET_CYCLE[(i // 7) % 5])  # type: ignore[arg-type]
-    if kind == 13:
-        return Seeked(position_ms=(i * 37) % 200_000)
-    return PositionReported(position_ms=(i * 100) % 240_000)
+    n = i - tracks
+    if n % 2_400 == 0:
+        return TrackChanged(track=f"track-{(n // 2_400) % tracks:05d}")
+    position = (n % 2_400) * 100
+    if n % 300 == 150:
+        return PresetChanged(preset=PRESET_CYCLE[(n // 300) % 5])  # type: ignore[arg-type]
+    if n % 600 == 450:
+        return Seeked(position_ms=(position + 30_000) % 240_000)
+    return PositionReported(position_ms=position)
 
 
 def new_event(i: int, base_ms: int = 1_764_000_000_000) -> NewEvent:
