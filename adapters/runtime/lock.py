@@ -11,8 +11,12 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from storage.errors import StoreError
 
-class ServiceLockedError(Exception):
+
+class ServiceLockedError(StoreError):
+    """The database is in use by another service (a store error: the CLI reports it in one line)."""
+
     def __init__(self, path: Path, holder: str) -> None:
         who = f" (pid {holder})" if holder else ""
         super().__init__(
