@@ -54,7 +54,7 @@ class EventCodec:
             raise EventDecodeError(event_type, version, "unknown event type")
         if version == current:
             try:
-                event = self._decoder.decode(payload)
+                event: DomainEvent = self._decoder.decode(payload)
             except msgspec.DecodeError as e:
                 raise EventDecodeError(event_type, version, str(e)) from e
             if type(event).__name__ != event_type:
@@ -81,6 +81,7 @@ class EventCodec:
             data = upcaster(dict(data))
         data["type"] = event_type
         try:
-            return msgspec.convert(data, DomainEvent)
+            upcast: DomainEvent = msgspec.convert(data, DomainEvent)
+            return upcast
         except msgspec.ValidationError as e:
             raise EventDecodeError(event_type, version, f"after upcasting: {e}") from e

@@ -69,6 +69,8 @@ async def ensure_schema(path: Path, *, upgrade: bool) -> str:
     config = alembic_config()
     script = ScriptDirectory.from_config(config)
     head = script.get_current_head()
+    if head is None:
+        raise SchemaError(path, "this tierbuffer ships no migrations (a broken installation)")
     known = {rev.revision for rev in script.walk_revisions()}
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     _begin_explicitly(engine, immediate=upgrade)

@@ -242,7 +242,8 @@ class SqliteEventStore:
         types: Sequence[str] | None,
         track: str | None,
     ) -> list[tuple[Any, ...]]:
-        where, params = ["seq > ?"], [after]
+        where: list[str] = ["seq > ?"]
+        params: list[object] = [after]
         if types is not None:
             where.append(f"type IN ({','.join('?' * len(types))})")
             params.extend(types)
