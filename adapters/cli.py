@@ -13,7 +13,9 @@ from typing import TextIO
 import anyio
 
 from adapters import cli_library, cli_service, cli_simulate, commands
+from adapters.audit import ExportError
 from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, default_db_path
+from adapters.http.config import HttpConfigError
 from adapters.ingest import IngestError
 from domain.errors import DomainError
 from domain.events import EVENT_TYPES
@@ -108,7 +110,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = out if out is not None else sys.stdout
     try:
         return anyio.run(run, args, stream, backend="asyncio")
-    except (StoreError, DomainError, IngestError) as e:
+    except (StoreError, DomainError, IngestError, HttpConfigError, ExportError) as e:
         print(f"tierbuffer: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

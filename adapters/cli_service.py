@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import msgspec
 
 from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log
 from adapters.clock import SystemClock
 from adapters.demo import play_session, report
 from adapters.demo_library import make_demo_library
+from adapters.http.config import HttpConfig, parse_bind
 from adapters.runtime.scheduler import SchedulerConfig
 from adapters.runtime.service import ServiceConfig, running_service, serve_until_signalled
 from storage.projector import verify
@@ -67,6 +69,17 @@ def register(subparsers: Any) -> None:
         default=None,
         help="where rendered chunks go (default: $XDG_CACHE_HOME/tierbuffer/chunks)",
     )
+    p.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve the player API here (loopback by default; another address needs a token)",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help="bearer token every HTTP request must carry (default: $TIERBUFFER_TOKEN)",
+    )
     _add_runtime_options(p)
     p.set_defaults(run=serve)
 
@@ -98,9 +111,23 @@ def _config(args: argparse.Namespace, db: Path, library: Path, cache_dir: Path) 
     )
 
 
+def http_config(
+    args: argparse.Namespace, environ: Mapping[str, str] = os.environ
+) -> HttpConfig | None:
+    """`--http HOST:PORT` and `--token` or `$TIERBUFFER_TOKEN` (a must off loopback)."""
+    token = args.token or environ.get("TIERBUFFER_TOKEN") or None
+    if args.http is None:
+        return None
+    return parse_bind(args.http, token=token)
+
+
 async def serve(args: argparse.Namespace, out: TextIO) -> int:
     cache_dir = args.cache_dir or default_cache_dir()
-    await serve_until_signalled(_config(args, args.db, args.library.expanduser(), cache_dir))
+    config = _config(args, args.db, args.library.expanduser(), cache_dir)
+    http = http_config(args)
+    if http is not None:
+        config = msgspec.structs.replace(config, http=http)
+    await serve_until_signalled(config)
     return 0
 
 

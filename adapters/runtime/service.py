@@ -21,6 +21,8 @@ from anyio.abc import TaskGroup
 
 from adapters.bootstrap import open_log
 from adapters.clock import SystemClock
+from adapters.http.config import HttpConfig
+from adapters.http.server import HttpServer
 from adapters.ids import new_event_id
 from adapters.library.index import known_unreadable
 from adapters.library.watch import LibraryWatcher
@@ -54,6 +56,7 @@ class ServiceConfig(msgspec.Struct, frozen=True):
     memory_interval_s: float = 1.0
     monitor_memory: bool = True
     watch_library: bool = True
+    http: HttpConfig | None = None
 
 
 class Service(msgspec.Struct):
@@ -67,6 +70,8 @@ class Service(msgspec.Struct):
     janitor: Janitor
     reconciled: Reconciled
     task_group: TaskGroup
+    watcher: LibraryWatcher | None = None
+    http_port: int | None = None
 
 
 @asynccontextmanager
@@ -115,8 +120,9 @@ async def running_service(
                 async with anyio.create_task_group() as tg:
                     await tg.start(app.follow)
                     await tg.start(scheduler.run)
-                    if config.watch_library:
-                        await tg.start((await _watcher(app, config.library)).run)
+                    watcher = await _watcher(app, config.library) if config.watch_library else None
+                    if watcher is not None:
+                        await tg.start(watcher.run)
                         await app.catch_up()
                     if config.monitor_memory:
                         monitor = MemoryMonitor(
@@ -125,9 +131,13 @@ async def running_service(
                             interval_s=config.memory_interval_s,
                         )
                         await tg.start(monitor.run)
-                    yield Service(
+                    service = Service(
                         config, app, Player(app, chunks), scheduler, chunks, janitor, reconciled, tg
                     )
+                    service.watcher = watcher
+                    if config.http is not None:
+                        service.http_port = await tg.start(HttpServer(config.http, service).run)
+                    yield service
                     tg.cancel_scope.cancel()
             except BaseException as e:
                 reason = f"{type(e).__name__}"

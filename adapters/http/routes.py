@@ -1,0 +1,174 @@
+"""The endpoints under `/v1/`: each reads its request, asks the service, answers JSON or audio."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from adapters.audit import parse_moment
+from adapters.http.bodies import (
+    ApiError,
+    event_id_for,
+    parse_interaction,
+    query_int,
+    read_body,
+)
+from adapters.http.chunks import chunk_by_key
+from adapters.http.config import MAX_WAIT_MS, HttpConfig
+from adapters.http.openapi import openapi_document
+from adapters.http.schemas import Accepted, LogPage, Pending, field_of
+from adapters.http.sse import EventStream
+from adapters.http.views import log_entry, status_of, tracks_of
+from adapters.runtime.player import ChunkResult
+from domain.events import EVENT_TYPES, ChunkKey
+from domain.tiers import chunk_id
+
+if TYPE_CHECKING:
+    from adapters.runtime.service import Service
+
+_encoder = msgspec.json.Encoder()
+MAX_PAGE = 1000
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(body), status, headers, media_type="application/json")
+
+
+class Api:
+    def __init__(self, service: Service, config: HttpConfig) -> None:
+        self.service = service
+        self.config = config
+        self.streams: set[anyio.CancelScope] = set()
+        self._openapi = _encoder.encode(openapi_document())
+
+    def routes(self) -> list[Route]:
+        get: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
+            ("/v1/status", self.status),
+            ("/v1/tracks", self.tracks),
+            ("/v1/chunks/{index}", self.chunk_playing),
+            ("/v1/chunks/{track}/{revision}/{preset}/{intensity_tenths}/{index}", self.chunk_key),
+            ("/v1/events", self.events),
+            ("/v1/openapi.json", self.openapi),
+        ]
+        return [
+            Route("/v1/interactions", self.interact, methods=["POST"]),
+            Route("/v1/stream", self.stream, methods=["GET"]),
+            *(Route(path, handler, methods=["GET"]) for path, handler in get),
+        ]
+
+    async def interact(self, request: Request) -> Response:
+        app = self.service.app
+        body = await read_body(request, self.config.max_body_bytes)
+        default_id = event_id_for(request.headers.get("idempotency-key"), app.new_id)
+        new = parse_interaction(body, default_id=default_id, now_ms=app.clock())
+        (seq,) = await app.append([new])
+        accepted = Accepted(seq, new.event_id, type(new.event).__name__, new.occurred_at)
+        return json_response(accepted)
+
+    async def chunk_playing(self, request: Request) -> Response:
+        index = _path_int(request, "index")
+        wait_s = query_int(request.query_params, "wait_ms", 10_000, high=MAX_WAIT_MS) / 1000
+        return _chunk_response(await self.service.player.chunk(index, wait_s=wait_s))
+
+    async def chunk_key(self, request: Request) -> Response:
+        params = request.path_params
+        raw = {
+            "track": params["track"],
+            "revision": _path_int(request, "revision"),
+            "preset": params["preset"],
+            "intensity_tenths": _path_int(request, "intensity_tenths"),
+            "index": _path_int(request, "index"),
+        }
+        try:
+            key = msgspec.convert(raw, ChunkKey)
+        except msgspec.ValidationError as e:
+            message = str(e).replace("$.", "")
+            raise ApiError(422, "invalid", message, field_of(message)) from e
+        wait_s = query_int(request.query_params, "wait_ms", 10_000, high=MAX_WAIT_MS) / 1000
+        return _chunk_response(await chunk_by_key(self.service.player, key, wait_s=wait_s))
+
+    async def status(self, request: Request) -> Response:
+        return json_response(status_of(self.service))
+
+    async def tracks(self, request: Request) -> Response:
+        return json_response(tracks_of(self.service.app.state))
+
+    async def events(self, request: Request) -> Response:
+        query = request.query_params
+        after = query_int(query, "after", 0)
+        limit = query_int(query, "limit", 100, low=1, high=MAX_PAGE)
+        types = set(query.getlist("type")) or None
+        for name in types or ():
+            if name not in EVENT_TYPES:
+                raise ApiError(422, "invalid", f"unknown event type {name!r}", "type")
+        begin, end = _moment(query.get("from"), "from"), _moment(query.get("to"), "to")
+        track = query.get("track") or None
+        entries, last = [], after
+        rows = self.service.app.log.events.read_rows(after=after, types=types, track=track)
+        async with aclosing(rows) as stream:
+            async for row in stream:
+                last = row.seq
+                if (begin is None or row.occurred_at >= begin) and (
+                    end is None or row.occurred_at <= end
+                ):
+                    entries.append(log_entry(row))
+                    if len(entries) >= limit:
+                        break
+        full = len(entries) >= limit
+        return json_response(LogPage(entries, last if full else None))
+
+    async def stream(self, request: Request) -> Response | EventStream:  # type: ignore[override]
+        if len(self.streams) >= self.config.max_streams:
+            raise ApiError(503, "busy", "too many open streams; page with /v1/events")
+        resume = request.headers.get("last-event-id")
+        if resume is not None:
+            if not resume.strip().isdigit():
+                message = "Last-Event-ID must be a sequence number"
+                raise ApiError(422, "invalid", message, "Last-Event-ID")
+            after = int(resume)
+        else:
+            after = query_int(request.query_params, "after", self.service.app.state.seq)
+        return EventStream(self.service.app, after, self.config, self.streams)
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(self._openapi, media_type="application/json")
+
+
+def _path_int(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if not (isinstance(raw, str) and raw.isdigit()):
+        raise ApiError(422, "invalid", f"`{name}` must be a non-negative integer", name)
+    return int(raw)
+
+
+def _moment(raw: str | None, name: str) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return parse_moment(raw)
+    except ValueError as e:
+        raise ApiError(422, "invalid", f"`{name}`: {e}", name) from e
+
+
+def _chunk_response(result: ChunkResult) -> Response:
+    if result.status == "unavailable":
+        raise ApiError(404, "unavailable", result.detail)
+    if result.data is None or result.key is None:
+        pending = Pending(result.status, result.key, result.waited_ms, result.detail)
+        return json_response(pending, 202, {"Retry-After": "1"})
+    headers = {
+        "X-Chunk-Checksum": result.checksum or "",
+        "X-Chunk-Status": result.status,
+        "X-Chunk-Tier": result.tier or "",
+        "X-Chunk-Key": chunk_id(result.key),
+        "X-Waited-Ms": str(result.waited_ms),
+        "ETag": f'"{result.checksum}"',
+    }
+    return Response(result.data, 200, headers, media_type="audio/flac")

@@ -1,0 +1,128 @@
+"""Request and response bodies of the API, as msgspec structs (the OpenAPI document is built
+from them, so the document and the code cannot drift apart)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from domain.events import ChunkKey
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    error: ErrorDetail
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """An interaction is in the log (a retry with the same id gets the same answer)."""
+
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: int
+
+
+class Pending(msgspec.Struct, frozen=True):
+    """A chunk that is not ready yet: ask again after Retry-After seconds."""
+
+    status: str
+    key: ChunkKey | None
+    waited_ms: int
+    detail: str
+
+
+class TierStatus(msgspec.Struct, frozen=True):
+    chunks: int
+    bytes: int
+    budget: int
+    hits: int
+
+
+class HitStatus(msgspec.Struct, frozen=True):
+    requests: int
+    misses: int
+    hit_rate: float | None
+
+
+class PlaybackStatus(msgspec.Struct, frozen=True):
+    status: str
+    track: str | None
+    position_ms: int
+    preset: str
+    intensity: float
+
+
+class WorkerStatus(msgspec.Struct, frozen=True):
+    configured: int
+    running: list[ChunkKey]
+    outcomes: dict[str, int]
+
+
+class LibraryStatus(msgspec.Struct, frozen=True):
+    tracks: int
+    watcher: str
+    watcher_detail: str
+
+
+class Status(msgspec.Struct, frozen=True):
+    seq: int
+    event_time: int
+    playback: PlaybackStatus
+    tiers: dict[str, TierStatus]
+    hits: HitStatus
+    plan_length: int
+    waiting: bool
+    in_flight: int
+    failed_chunks: int
+    workers: WorkerStatus
+    memory_level: str
+    library: LibraryStatus
+    predictor_accuracy: float | None
+    throttled: int
+
+
+class TrackInfo(msgspec.Struct, frozen=True):
+    track: str
+    path: str
+    revision: int
+    duration_ms: int
+    chunks: int
+
+
+class Tracks(msgspec.Struct, frozen=True):
+    tracks: list[TrackInfo]
+
+
+class LogEntry(msgspec.Struct, frozen=True):
+    seq: int
+    event_id: str
+    type: str
+    version: int
+    occurred_at: int
+    recorded_at: int
+    payload: dict[str, Any]
+    hash: str
+
+
+class LogPage(msgspec.Struct, frozen=True):
+    events: list[LogEntry]
+    #: pass as `after` for the next page; null when this page reached the end of the log
+    next_after: int | None
+
+
+_AT_FIELD = re.compile(r"at `\$?\.?([^`]*)`")
+_NAMED = re.compile(r"`\$?\.?([A-Za-z_][A-Za-z0-9_.\[\]]*)`")
+
+
+def field_of(message: str) -> str | None:
+    """The field a validation message names: msgspec's "… - at `$.x`", else the first `name`."""
+    found = _AT_FIELD.search(message) or _NAMED.search(message)
+    return found.group(1) if found else None

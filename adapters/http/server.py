@@ -1,0 +1,128 @@
+"""The HTTP server, run as a task of the service: ``port = await tg.start(server.run)``.
+
+Starlette (anyio-native, so handlers run on the service's own event loop and await its state
+directly) served by uvicorn's `Server.serve` on a socket bound here, so readiness is the bound
+socket and an ephemeral port (0) is known at once. uvicorn's signal handling is left out: the
+service owns SIGTERM/SIGINT. On cancellation the open event streams are ended and uvicorn is
+asked to shut down gracefully (bounded), so no socket outlives the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import anyio
+import uvicorn
+from anyio.abc import TaskStatus
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapters.http.auth import BearerAuth
+from adapters.http.bodies import ApiError
+from adapters.http.config import HttpConfig, HttpConfigError
+from adapters.http.routes import Api, json_response
+from adapters.http.schemas import ErrorBody, ErrorDetail
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from adapters.runtime.service import Service
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(service: Service, config: HttpConfig) -> tuple[ASGIApp, Api]:
+    api = Api(service, config)
+    app = Starlette(
+        routes=api.routes(),
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    wrapped: ASGIApp = BearerAuth(app, config.token) if config.token else app
+    return wrapped, api
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    body = ErrorBody(ErrorDetail(exc.code, exc.message, exc.field))
+    return json_response(body, exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = "not-found" if exc.status_code == 404 else "method-not-allowed"
+    if exc.status_code not in (404, 405):
+        code = "bad-request"
+    return json_response(
+        ErrorBody(ErrorDetail(code, str(exc.detail))), exc.status_code, exc.headers
+    )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the service handles signals
+        yield
+
+
+class HttpServer:
+    def __init__(self, config: HttpConfig, service: Service) -> None:
+        self.config = config
+        self.service = service
+
+    def bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.config.host, self.config.port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except OSError as e:
+            sock.close()
+            where = f"{self.config.host}:{self.config.port}"
+            raise HttpConfigError(where, f"cannot listen: {e.strerror or e}") from e
+        return sock
+
+    async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; reports the bound port when it accepts connections."""
+        app, api = build_app(self.service, self.config)
+        uconfig = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            http="h11",
+            ws="none",
+            timeout_graceful_shutdown=2,
+        )
+        server = _EmbeddedServer(uconfig)
+        sock = self.bind()
+        port = int(sock.getsockname()[1])
+        done = anyio.Event()
+
+        async def serve() -> None:
+            try:
+                with anyio.CancelScope(shield=True):
+                    await server.serve(sockets=[sock])
+            finally:
+                sock.close()
+                done.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            logger.warning("HTTP API on %s:%d", self.config.host, port)
+            task_status.started(port)
+            try:
+                await anyio.sleep_forever()
+            finally:
+                server.should_exit = True
+                for scope in list(api.streams):
+                    scope.cancel()
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    await done.wait()
