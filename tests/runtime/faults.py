@@ -20,7 +20,8 @@ from typing import Final
 from adapters.runtime import jobs
 from domain.events import ChunkAnalysed, ChunkFailed, ChunkRendered, TrackAnalysed
 
-SLOW_S: Final[float] = 2.0
+SLOW_S: Final[float] = 1.0
+STALL_S: Final[float] = 120.0
 
 
 def pids_dir(cache_root: Path | str) -> Path:
@@ -40,6 +41,14 @@ def _note_pid(spec: jobs.RenderSpec, what: str) -> None:
 def slow_render(spec: jobs.RenderSpec) -> ChunkRendered | ChunkFailed:
     """Every chunk takes `SLOW_S` longer, so jobs are still in flight when the plan changes."""
     time.sleep(SLOW_S)
+    return jobs.render(spec)
+
+
+def stall_render(spec: jobs.RenderSpec) -> ChunkRendered | ChunkFailed:
+    """Chunks 0 and 1 at the default preset take minutes (until cancelled); the rest render at
+    once, so the chunks a moved-on plan asks for land quickly."""
+    if spec.key.index < 2 and spec.key.preset == "adaptive":
+        time.sleep(STALL_S)
     return jobs.render(spec)
 
 
