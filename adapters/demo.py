@@ -43,8 +43,12 @@ class Step(msgspec.Struct, frozen=True):
 SCRIPT: tuple[tuple[Step, ...], ...] = (
     (Step(0, (PresetChanged(preset="adaptive"),)), Step(1, (PresetChanged(preset="warm"),))),
     (Step(0), Step(1, (PresetChanged(preset="bright"),)), Step(2, (Seeked(position_ms=60_000),))),
-    (Step(0, (PresetChanged(preset="adaptive"),)), Step(1, (PresetChanged(preset="warm"),))),
-    (Step(0, (IntensityChanged(intensity=0.8),)), Step(1, (PresetChanged(preset="punchy"),))),
+    (Step(0), Step(1, (PresetChanged(preset="warm"),))),
+    (
+        Step(0),
+        Step(1, (IntensityChanged(intensity=0.8),)),
+        Step(2, (PresetChanged(preset="punchy"),)),
+    ),
 )
 
 

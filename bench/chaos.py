@@ -3,8 +3,9 @@
 Usage: python bench/chaos.py [--kills N] [--seed S] [--min-run S] [--max-run S] [--keep DIR]
 
 Each round starts the service in a child process (`--child`), which plays a scripted workload
-through the Player interface: interactions arriving at 50/s (position reports, preset switches,
-seeks, track changes) and chunk requests, while renders are in flight. After every acknowledged
+through the Player interface: interactions arriving at 50/s (the position feed, with a preset
+switch every 5 s, a seek every 10 s and a track change every 20 s on average) and a chunk request
+every half second, while renders are in flight. After every acknowledged
 append the child writes the event id to a journal file. The parent SIGKILLs the child at a random
 moment, then checks:
   - every event acknowledged before the kill is in the log;
@@ -117,12 +118,12 @@ async def _workload(service: Service, journal: Path, seed: int) -> None:
         for n in itertools.count():
             await anyio.sleep(1 / RATE_PER_S)
             roll = rng.random()
-            if roll < 0.02:
-                track, position = rng.choice(tracks), 0
+            if roll < 0.001:  # at 50/s: a track change every 20 s, a preset switch every
+                track, position = rng.choice(tracks), 0  # 5 s, a seek every 10 s
                 event = TrackChanged(track=track)
-            elif roll < 0.06:
+            elif roll < 0.005:
                 event = PresetChanged(preset=rng.choice(PRESETS))  # type: ignore[arg-type]
-            elif roll < 0.08:
+            elif roll < 0.007:
                 position = rng.randrange(0, 60_000)
                 event = Seeked(position_ms=position)
             else:

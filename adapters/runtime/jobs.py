@@ -46,3 +46,8 @@ def analyse(spec: AnalyseSpec) -> list[ChunkAnalysed | TrackAnalysed]:
     return analyse_track(
         Path(spec.source), spec.track, spec.revision, chunk_seconds=spec.chunk_seconds
     )
+
+
+def warm_up() -> None:
+    """Nothing: calling it starts a worker process and imports this module (numpy, scipy,
+    soundfile) before the first real job needs it."""

@@ -3,7 +3,8 @@
 - Jobs start in plan order (the chunk the player waits on, then L1, L2, L3), at most `workers`
   at once. A job for the chunk the player waits on takes the slot of the least urgent running
   job when the pool is full.
-- A running job the plan no longer wants (the listener moved on) is cancelled.
+- A running job the plan no longer wants (the listener moved on) is cancelled when a planned
+  job needs its slot.
 - Rendering runs in worker processes (`anyio.to_process`): a timeout or a cancellation kills the
   process, so the CPU is really freed; a worker that dies is replaced by the next call.
 - Every outcome is an event: ChunkRendered, or ChunkFailed with timeout / crashed / cancelled /
@@ -44,6 +45,10 @@ RenderFunction = Callable[[jobs.RenderSpec], ChunkRendered | ChunkFailed]
 AnalyseFunction = Callable[[jobs.AnalyseSpec], list[ChunkAnalysed | TrackAnalysed]]
 
 
+#: Outcomes whose worker process was killed (or died) and must be replaced.
+_KILLED = frozenset({"cancelled", "timeout", "crashed"})
+
+
 class SchedulerConfig(msgspec.Struct, frozen=True):
     workers: int = 2
     timeouts_s: dict[str, float] = msgspec.field(
@@ -79,6 +84,8 @@ class Scheduler:
         self._render = render
         self._analyse = analyse
         self._limiter = anyio.CapacityLimiter(self.config.workers)
+        self._spares = anyio.CapacityLimiter(self.config.workers)
+        self._task_group: TaskGroup | None = None
         self._running: dict[str, _Running] = {}
         self._analyses: dict[tuple[str, int], TrackAnalysed] = {}
         self._analysis_locks: dict[str, anyio.Lock] = {}
@@ -95,6 +102,9 @@ class Scheduler:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self.app.listeners.append(self.poke)
         async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            for _ in range(self.config.workers):
+                tg.start_soon(self._warm_up)
             task_status.started()
             while True:
                 self._poke = anyio.Event()
@@ -103,15 +113,35 @@ class Scheduler:
                 self._fill(state, tg)
                 await self._poke.wait()
 
+    async def _warm_up(self) -> None:
+        """Start a worker process now, so the next render does not pay for its start (imports
+        take seconds): at start-up, and to replace each worker killed by a cancel or timeout."""
+        try:
+            await anyio.to_process.run_sync(jobs.warm_up, cancellable=True, limiter=self._spares)
+        except anyio.BrokenWorkerProcess as e:
+            logger.warning("a render worker failed to start: %s", e)
+
     def _wanted(self, state: State, key: ChunkKey) -> bool:
         cache = state.cache
         return chunk_id(key) in cache.wanted or (cache.waiting and cache.requested == key)
 
     def _cancel_unwanted(self, state: State) -> None:
-        for running in self._running.values():
-            if not running.scope.cancel_called and not self._wanted(state, running.job.key):
+        """Cancel running jobs the plan no longer wants, as many as planned jobs need slots.
+
+        Cancelling kills a worker process, and a new one takes seconds to start (imports): an
+        unwanted render that no planned job is waiting for is left to finish instead (its chunk
+        lands as a cold entry, useful if the listener comes back to it).
+        """
+        live = [r for r in self._running.values() if not r.scope.cancel_called]
+        queued = sum(1 for job in state.cache.plan if chunk_id(job.key) not in self._running)
+        needed = queued - (self.config.workers - len(live))
+        for running in live:
+            if needed <= 0:
+                return
+            if not self._wanted(state, running.job.key):
                 running.why_cancelled = "the plan no longer wants it"
                 running.scope.cancel()
+                needed -= 1
 
     def _fill(self, state: State, tg: TaskGroup) -> None:
         for job in state.cache.plan:
@@ -157,6 +187,9 @@ class Scheduler:
                 reason = getattr(outcome, "reason", "")
                 label = f"{name}:{reason}" if reason else name
                 self.outcomes[label] = self.outcomes.get(label, 0) + 1
+                killed = isinstance(outcome, ChunkFailed) and outcome.reason in _KILLED
+                if killed and self._task_group is not None:
+                    self._task_group.start_soon(self._warm_up)
             self._running.pop(chunk_id(key), None)
             self.poke()
 
