@@ -19,6 +19,8 @@ from domain.events import INTERACTION_TYPES, NewEvent
 #: What a player may post: its own interactions. Worker outcomes, library and lifecycle facts
 #: are the service's to record.
 POSTABLE = frozenset({*INTERACTION_TYPES, "NextTrackQueued"})
+#: The largest integer a query or path parameter may be (exact in JSON, fits SQLite).
+MAX_INT = 2**53
 _KEY_NAMESPACE = uuid.UUID("0b8a3c52-1f7e-4d1b-a6f2-93c4e5d7a810")
 
 
@@ -89,7 +91,7 @@ def parse_interaction(body: bytes, *, default_id: str, now_ms: int) -> NewEvent:
 
 
 def query_int(
-    query: Mapping[str, str], name: str, default: int, *, low: int = 0, high: int | None = None
+    query: Mapping[str, str], name: str, default: int, *, low: int = 0, high: int = MAX_INT
 ) -> int:
     raw = query.get(name)
     if raw is None:
@@ -98,7 +100,6 @@ def query_int(
         value = int(raw)
     except ValueError as e:
         raise ApiError(422, "invalid", f"`{name}` must be an integer", name) from e
-    if value < low or (high is not None and value > high):
-        bound = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ApiError(422, "invalid", f"`{name}` must be {bound}", name)
+    if not low <= value <= high:
+        raise ApiError(422, "invalid", f"`{name}` must be {low}..{high}", name)
     return value

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.http.bodies import POSTABLE
+from adapters.http.bodies import MAX_INT, POSTABLE
 from adapters.http.config import MAX_WAIT_MS
 from adapters.http.schemas import Accepted, ErrorBody, LogPage, Pending, Status, Tracks
 from adapters.ingest import MAX_TIME_MS
@@ -109,10 +109,10 @@ def _paths() -> dict[str, Any]:
     moment = {"type": "string", "description": "ms since the epoch or ISO-8601"}
     key_params = [
         _path("track", {"type": "string", "minLength": 1}),
-        _path("revision", {"type": "integer", "minimum": 0}),
+        _path("revision", {"type": "integer", "minimum": 0, "maximum": MAX_INT}),
         _path("preset", {"enum": ["adaptive", "gentle", "warm", "bright", "punchy"]}),
         _path("intensity_tenths", {"type": "integer", "minimum": 0, "maximum": 10}),
-        _path("index", {"type": "integer", "minimum": 0}),
+        _path("index", {"type": "integer", "minimum": 0, "maximum": MAX_INT}),
     ]
     return {
         "/v1/interactions": {
@@ -143,7 +143,10 @@ def _paths() -> dict[str, Any]:
         "/v1/chunks/{index}": {
             "get": {
                 "summary": "Chunk `index` of the playing track at the current preset and intensity",
-                "parameters": [_path("index", {"type": "integer", "minimum": 0}), _WAIT],
+                "parameters": [
+                    _path("index", {"type": "integer", "minimum": 0, "maximum": MAX_INT}),
+                    _WAIT,
+                ],
                 "responses": _CHUNK_RESPONSES,
             }
         },
@@ -170,7 +173,11 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "The event log, paged, with the filters of `tierbuffer log`",
                 "parameters": [
-                    _query("after", {"type": "integer", "minimum": 0}, "only after this seq"),
+                    _query(
+                        "after",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+                        "only after this seq",
+                    ),
                     _query(
                         "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"
                     ),
@@ -186,7 +193,11 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Server-sent events of the log from a sequence number (resumable)",
                 "parameters": [
-                    _query("after", {"type": "integer", "minimum": 0}, "default: the log's end"),
+                    _query(
+                        "after",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+                        "default: the log's end",
+                    ),
                     {
                         "name": "Last-Event-ID",
                         "in": "header",

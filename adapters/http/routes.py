@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from adapters.audit import parse_moment
 from adapters.http.bodies import (
+    MAX_INT,
     ApiError,
     event_id_for,
     parse_interaction,
@@ -143,8 +144,8 @@ class Api:
 
 def _path_int(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    if not (isinstance(raw, str) and raw.isdigit()):
-        raise ApiError(422, "invalid", f"`{name}` must be a non-negative integer", name)
+    if not (isinstance(raw, str) and raw.isdigit()) or int(raw) > MAX_INT:
+        raise ApiError(422, "invalid", f"`{name}` must be an integer 0..{MAX_INT}", name)
     return int(raw)
 
 
