@@ -12,7 +12,7 @@ from typing import TextIO
 
 import anyio
 
-from adapters import cli_library, cli_service, cli_simulate, commands
+from adapters import cli_audit, cli_library, cli_service, cli_simulate, commands
 from adapters.audit import ExportError
 from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, default_db_path
 from adapters.http.config import HttpConfigError
@@ -67,12 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=commands.ingest)
 
-    p = sub.add_parser("log", help="the audit view of the event log")
+    p = sub.add_parser("log", help="the audit view of the event log, with policy marks")
     p.add_argument("--type", type=_event_type, action="append", help="only this type (repeatable)")
     p.add_argument("--track", help="only events about this track")
     p.add_argument("--since", type=_non_negative, default=0, help="only after this sequence number")
-    p.add_argument("--json", action="store_true", help="JSON lines, with payloads and hashes")
-    p.set_defaults(run=commands.show_log)
+    p.add_argument(
+        "--from",
+        dest="begin",
+        type=cli_audit.moment,
+        help="only events that occurred at or after this time (ms since the epoch or ISO-8601)",
+    )
+    p.add_argument(
+        "--to", dest="end", type=cli_audit.moment, help="only events that occurred at or before"
+    )
+    p.add_argument(
+        "--format",
+        choices=["table", "jsonl"],
+        default="table",
+        help="table (default) or JSON lines with payloads, hashes and marks",
+    )
+    p.add_argument("--json", action="store_true", help="the same as --format jsonl")
+    p.add_argument("--follow", action="store_true", help="keep printing new events until Ctrl-C")
+    p.add_argument("--poll", type=float, default=0.5, help=argparse.SUPPRESS)
+    p.set_defaults(run=cli_audit.show_log)
 
     p = sub.add_parser("state", help="the projected state and its state-hash")
     p.add_argument("--json", action="store_true", help="the canonical state as JSON")
@@ -80,10 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        help="check the hash chain end to end and every snapshot against a fresh replay "
-        "(exit 1 naming the first bad sequence number)",
+        help="check the hash chain end to end and every snapshot against a fresh replay, or "
+        "an exported file's chain (exit 1 naming the first bad sequence number)",
     )
-    p.set_defaults(run=commands.run_verify)
+    p.add_argument(
+        "--file", default=None, metavar="EXPORT.jsonl", help="verify this export instead"
+    )
+    p.set_defaults(run=cli_audit.verify)
+
+    p = sub.add_parser(
+        "export", help="write the log as JSON lines with every hashed column, to verify elsewhere"
+    )
+    p.add_argument("file", help="the JSON-lines file to write")
+    p.set_defaults(run=cli_audit.export_log)
+
+    p = sub.add_parser(
+        "report", help="write one self-contained HTML page plotting the session in the log"
+    )
+    p.add_argument("--out", default="report.html", help="where (default report.html)")
+    p.set_defaults(run=cli_audit.write_report)
 
     p = sub.add_parser("replay", help="rebuild the state from the log alone, ignoring snapshots")
     p.set_defaults(run=commands.run_replay)

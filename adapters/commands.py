@@ -10,13 +10,11 @@ from typing import TextIO
 
 import msgspec
 
-from adapters.bootstrap import Log, open_log, snapshot_if_due
+from adapters.bootstrap import open_log, snapshot_if_due
 from adapters.clock import SystemClock
 from adapters.ingest import read_session
 from domain.events import NewEvent
 from domain.state import State, encode_state, state_hash
-from storage.chain import StoredRow
-from storage.eventstore import to_recorded
 from storage.projector import load_state, replay, verify
 
 _json = msgspec.json.Encoder()
@@ -46,40 +44,6 @@ async def _append_session(args: argparse.Namespace, events: list[NewEvent], out:
     )
     if snapped:
         out.write(f"snapshot written at sequence {loaded.state.seq}\n")
-    return 0
-
-
-def _row_json(log: Log, row: StoredRow) -> bytes:
-    return _json.encode(
-        {
-            "seq": row.seq,
-            "event_id": row.event_id,
-            "type": row.type,
-            "version": row.version,
-            "occurred_at": row.occurred_at,
-            "recorded_at": row.recorded_at,
-            "payload": msgspec.Raw(row.payload),
-            "hash": row.hash,
-        }
-    )
-
-
-def _row_text(log: Log, row: StoredRow) -> str:
-    recorded = to_recorded(log.events.codec, row)
-    fields = msgspec.to_builtins(recorded.event)
-    fields.pop("type", None)
-    detail = " ".join(f"{k}={_json.encode(v).decode()}" for k, v in fields.items())
-    return f"{row.seq:>8}  {iso(row.occurred_at)}  {row.type:<22} {detail}"
-
-
-async def show_log(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
-        types = set(args.type) if args.type else None
-        async for row in log.events.read_rows(after=args.since, types=types, track=args.track):
-            if args.json:
-                out.write(_row_json(log, row).decode() + "\n")
-            else:
-                out.write(_row_text(log, row) + "\n")
     return 0
 
 
