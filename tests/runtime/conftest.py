@@ -152,12 +152,13 @@ def ident(state: State, track: str, index: int, preset: str | None = None) -> st
 async def until_logged(
     service: Service, match: Callable[[list[Any]], bool], deadline_s: float = DEADLINE_S
 ) -> list[Any]:
-    """Wait until the events in the log satisfy `match` (for events the fold ignores)."""
+    """Wait until the folded events satisfy `match` (for events the fold ignores); the
+    listeners (the janitor) have then seen them too."""
     app = service.app
     with anyio.fail_after(deadline_s):
         while True:
             seq = app.state.seq
-            events = [r.event async for r in app.log.events.read()]
+            events = [r.event async for r in app.log.events.read() if r.seq <= seq]
             if match(events):
                 return events
             await app.changed(seq)
