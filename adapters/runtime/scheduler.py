@@ -38,6 +38,7 @@ from domain.events import (
 )
 from domain.state import Job, State
 from domain.tiers import chunk_id
+from storage.chunks import TEMP_SUFFIX, FileChunkStore
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Scheduler:
         self.app = app
         self.library_root = library_root
         self.cache_root = cache_root
+        self._chunks = FileChunkStore(cache_root)
         self.config = config or SchedulerConfig()
         self._render = render
         self._analyse = analyse
@@ -188,10 +190,21 @@ class Scheduler:
                 label = f"{name}:{reason}" if reason else name
                 self.outcomes[label] = self.outcomes.get(label, 0) + 1
                 killed = isinstance(outcome, ChunkFailed) and outcome.reason in _KILLED
-                if killed and self._task_group is not None:
-                    self._task_group.start_soon(self._warm_up)
+                if killed:
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(self._remove_leftovers, key)
+                    if self._task_group is not None:
+                        self._task_group.start_soon(self._warm_up)
             self._running.pop(chunk_id(key), None)
             self.poke()
+
+    def _remove_leftovers(self, key: ChunkKey) -> None:
+        """A killed render may have left its temporary file, or its file without an event."""
+        if chunk_id(key) not in self.app.state.cache.held:
+            self._chunks.delete(key)
+        final = self._chunks.path_of(key)
+        for temp in final.parent.glob(f".{final.name}.*{TEMP_SUFFIX}"):
+            temp.unlink(missing_ok=True)
 
     async def _render_job(self, running: _Running) -> DomainEvent | None:
         key = running.job.key
