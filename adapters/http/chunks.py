@@ -7,7 +7,7 @@ import time
 
 import anyio
 
-from adapters.runtime.player import ChunkResult, Player
+from adapters.runtime.player import ChunkResult, ChunkStatus, Player
 from domain.events import ChunkFileLost, ChunkKey, ChunkRequested
 from domain.state import State
 from domain.tiers import chunk_count, chunk_id
@@ -48,7 +48,7 @@ def _waiting_on(state: State, key: ChunkKey) -> bool:
     return state.cache.requested == key and state.cache.waiting
 
 
-async def _read(player: Player, key: ChunkKey, status: str, began: float) -> ChunkResult:
+async def _read(player: Player, key: ChunkKey, status: ChunkStatus, began: float) -> ChunkResult:
     entry = player.app.state.cache.held.get(chunk_id(key))
     if entry is None:
         return ChunkResult("pending", key, detail="evicted while reading")
@@ -60,5 +60,4 @@ async def _read(player: Player, key: ChunkKey, status: str, began: float) -> Chu
         await player.app.record(ChunkFileLost(key=key, detail=str(e)))
         return ChunkResult("pending", key, detail=f"chunk file unusable: {e}")
     waited = round((time.perf_counter() - began) * 1000)
-    hit = "hit" if status == "hit" else "rendered"
-    return ChunkResult(hit, key, entry.origin, data, entry.checksum, waited)
+    return ChunkResult(status, key, entry.origin, data, entry.checksum, waited)

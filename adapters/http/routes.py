@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.audit import parse_moment
+from adapters.audit import closable, parse_moment
 from adapters.http.bodies import (
     MAX_INT,
     ApiError,
@@ -38,7 +38,9 @@ _encoder = msgspec.json.Encoder()
 MAX_PAGE = 1000
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(_encoder.encode(body), status, headers, media_type="application/json")
 
 
@@ -113,7 +115,7 @@ class Api:
         track = query.get("track") or None
         entries, last = [], after
         rows = self.service.app.log.events.read_rows(after=after, types=types, track=track)
-        async with aclosing(rows) as stream:
+        async with aclosing(closable(rows)) as stream:
             async for row in stream:
                 last = row.seq
                 if (begin is None or row.occurred_at >= begin) and (
@@ -125,7 +127,7 @@ class Api:
         full = len(entries) >= limit
         return json_response(LogPage(entries, last if full else None))
 
-    async def stream(self, request: Request) -> Response | EventStream:  # type: ignore[override]
+    async def stream(self, request: Request) -> Response | EventStream:
         if len(self.streams) >= self.config.max_streams:
             raise ApiError(503, "busy", "too many open streams; page with /v1/events")
         resume = request.headers.get("last-event-id")

@@ -16,6 +16,7 @@ import anyio
 import msgspec
 from starlette.types import Receive, Scope, Send
 
+from adapters.audit import closable
 from adapters.http.config import HttpConfig
 from adapters.http.views import log_entry
 from adapters.runtime.app import Application
@@ -62,7 +63,7 @@ class EventStream:
         if not await self._send(send, b"retry: 1000\n\n"):
             return
         while True:
-            async with aclosing(self.app.log.events.read_rows(after=cursor)) as rows:
+            async with aclosing(closable(self.app.log.events.read_rows(after=cursor))) as rows:
                 async for row in rows:
                     data = _encoder.encode(log_entry(row))
                     head = f"id: {row.seq}\nevent: {row.type}\ndata: ".encode()
