@@ -1,0 +1,53 @@
+"""`tierbuffer serve --http` as a process: the API answers, SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+
+def test_serve_with_http_answers_and_stops_on_sigterm(library: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TIERBUFFER_TOKEN"}
+    command = [
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        "--db",
+        str(tmp_path / "serve.db"),
+        "serve",
+        "--library",
+        str(library),
+        "--cache-dir",
+        str(tmp_path / "chunks"),
+        "--workers",
+        "1",
+        "--http",
+        "127.0.0.1:0",
+    ]
+    service = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert service.stderr is not None
+        port = None
+        for line in service.stderr:  # blocks until the service logs where it listens
+            found = re.search(r"HTTP API on 127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port is not None, "the service never said where it listens"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/status", timeout=30) as answer:
+            status = json.loads(answer.read())
+        assert status["library"]["tracks"] == 2
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=60) == 0
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+        if service.stderr is not None:
+            service.stderr.close()
