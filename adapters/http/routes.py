@@ -72,8 +72,7 @@ class Api:
         default_id = event_id_for(request.headers.get("idempotency-key"), app.new_id)
         new = parse_interaction(body, default_id=default_id, now_ms=app.clock())
         (seq,) = await app.append([new])
-        accepted = Accepted(seq, new.event_id, type(new.event).__name__, new.occurred_at)
-        return json_response(accepted)
+        return json_response(Accepted(seq, new.event_id))
 
     async def chunk_playing(self, request: Request) -> Response:
         index = _path_int(request, "index")

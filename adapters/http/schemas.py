@@ -22,12 +22,11 @@ class ErrorBody(msgspec.Struct, frozen=True):
 
 
 class Accepted(msgspec.Struct, frozen=True):
-    """An interaction is in the log (a retry with the same id gets the same answer)."""
+    """An interaction is in the log. A retry with the same id gets the same answer: only what
+    the stored event and the retry share (the first attempt's body and time are what is kept)."""
 
     seq: int
     event_id: str
-    type: str
-    occurred_at: int
 
 
 class Pending(msgspec.Struct, frozen=True):
