@@ -8,6 +8,7 @@ the page says what the log says.
 from __future__ import annotations
 
 import html
+import math
 from datetime import UTC, datetime
 
 import anyio
@@ -27,13 +28,22 @@ class Series(msgspec.Struct):
     style: str = "step"  # step | line | dots
 
 
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    span = high - low or 1.0
-    return [low + span * i / (count - 1) for i in range(count)]
+def _nice_step(span: float, count: int = 4) -> float:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about `count` ticks."""
+    raw = max(span, 1e-9) / count
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    step = _nice_step(high - low)
+    first = math.floor(low / step) * step
+    count = math.ceil((high - first) / step - 1e-9)
+    return [first + step * i for i in range(count + 1)]
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if abs(value) >= 10 or value == int(value) else f"{value:.2f}"
+    return f"{value:.0f}" if value == int(value) else f"{value:.2f}".rstrip("0")
 
 
 def chart(title: str, y_label: str, series: list[Series], start: int, end: int) -> str:
@@ -45,8 +55,11 @@ def chart(title: str, y_label: str, series: list[Series], start: int, end: int) 
         )
     x_max = max((end - start) / 60_000, 1e-3)
     y_values = [y for s in shown for _, y in s.points]
-    y_max = max(max(y_values), 1e-9) * 1.05
     y_min = min(0.0, min(y_values))
+    y_ticks = _ticks(y_min, max(max(y_values), 1e-9))
+    y_max = y_ticks[-1]
+    x_ticks = _ticks(0, x_max)
+    x_max = x_ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def sx(t: float) -> float:
@@ -58,15 +71,16 @@ def chart(title: str, y_label: str, series: list[Series], start: int, end: int) 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{html.escape(title)}">',
-        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="frame"/>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
+        'stroke="#bbb"/>',
     ]
-    for v in _ticks(y_min, y_max):
+    for v in y_ticks:
         y = sy(v)
         parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
         )
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
-    for m in _ticks(0, x_max):
+    for m in x_ticks:
         x = LEFT + plot_w * m / x_max
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 16}" text-anchor="middle">{_fmt(m)}</text>')
     parts.append(
@@ -134,7 +148,7 @@ def _summary(session: Session) -> str:
 
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:820px;color:#222}
-svg text{font-size:11px;fill:#444}.frame{fill:#fafafa;stroke:#bbb}.grid{stroke:#e4e4e4}
+svg text{font-size:11px;fill:#444}
 th{text-align:left;padding-right:1.5em;font-weight:600}.empty{color:#888}h2{font-size:16px}"""
 
 
