@@ -31,7 +31,7 @@ class Series(msgspec.Struct):
 def _nice_step(span: float, count: int = 4) -> float:
     """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about `count` ticks."""
     raw = max(span, 1e-9) / count
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
 
 
