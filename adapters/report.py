@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import anyio
@@ -116,7 +117,13 @@ def chart(title: str, y_label: str, series: list[Series], start: int, end: int) 
     return f"<section><h2>{html.escape(title)}</h2>{''.join(parts)}</section>"
 
 
-def _path(points: list[Point], end: int, step: bool, sx, sy) -> str:  # type: ignore[no-untyped-def]
+def _path(
+    points: list[Point],
+    end: int,
+    step: bool,
+    sx: Callable[[float], float],
+    sy: Callable[[float], float],
+) -> str:
     coords: list[str] = []
     previous: float | None = None
     for t, v in points:
