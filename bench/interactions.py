@@ -104,7 +104,8 @@ async def run(folder: Path, rate: int, seconds: float) -> None:
     print(f"folded up to sequence {state.seq}; chunks rendered meanwhile: {rendered}")
     p50, p99 = percentile(late, 50) * 1000, percentile(late, 99) * 1000
     print(
-        f"acknowledgement latency after warm-up: p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 < 10 ms)"
+        f"acknowledgement latency after warm-up: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+        "(target p99 < 10 ms)"
     )
     growth = (rss_end - rss_start) / rss_start
     print(

@@ -21,7 +21,6 @@ from adapters.http.bodies import (
     query_int,
     read_body,
 )
-from adapters.http.chunks import chunk_by_key
 from adapters.http.config import MAX_WAIT_MS, HttpConfig
 from adapters.http.openapi import openapi_document
 from adapters.http.schemas import Accepted, LogPage, Pending, field_of
@@ -94,7 +93,7 @@ class Api:
             message = str(e).replace("$.", "")
             raise ApiError(422, "invalid", message, field_of(message)) from e
         wait_s = query_int(request.query_params, "wait_ms", 10_000, high=MAX_WAIT_MS) / 1000
-        return _chunk_response(await chunk_by_key(self.service.player, key, wait_s=wait_s))
+        return _chunk_response(await self.service.player.chunk_by_key(key, wait_s=wait_s))
 
     async def status(self, request: Request) -> Response:
         return json_response(status_of(self.service))

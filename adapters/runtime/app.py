@@ -42,6 +42,7 @@ class Application:
         self._fold_lock = anyio.Lock()
         self.listeners: list[Callable[[State], None]] = []
         self._discarded: list[str] = []
+        self._acknowledged = state.seq
 
     @property
     def state(self) -> State:
@@ -50,6 +51,8 @@ class Application:
     async def append(self, events: Sequence[NewEvent]) -> list[int]:
         """Append in one transaction; returns the sequence numbers once committed."""
         seqs = await self.log.events.append(events)
+        if seqs:
+            self._acknowledged = max(self._acknowledged, max(seqs))
         self._appended.set()
         return seqs
 
@@ -107,6 +110,11 @@ class Application:
         while not predicate(self._state):
             await self._folded.wait()
         return self._state
+
+    async def settled(self) -> State:
+        """The state once it has folded everything this process appended (no read of the log
+        when it already has: cheaper than `catch_up` on a request path)."""
+        return await self.until_seq(self._acknowledged)
 
     async def until_seq(self, seq: int) -> State:
         """Wait until the state has folded event `seq`."""

@@ -30,6 +30,16 @@ class ChunkResult(msgspec.Struct, frozen=True):
     detail: str = ""
 
 
+def known(state: State, key: ChunkKey) -> bool:
+    """A chunk of a track the log knows, at its current revision, inside the track."""
+    track = state.tracks.get(key.track)
+    return (
+        track is not None
+        and track.revision == key.revision
+        and 0 <= key.index < chunk_count(track.duration_ms)
+    )
+
+
 def current_key(state: State, index: int) -> ChunkKey | None:
     """The key of chunk `index` of the playing track at the current preset and intensity."""
     playback = state.playback
@@ -58,10 +68,19 @@ class Player:
 
     async def chunk(self, index: int, *, wait_s: float) -> ChunkResult:
         """Ask for chunk `index` of what is playing: a hit, or wait up to `wait_s` for it."""
-        state = await self.app.catch_up()
+        state = await self.app.settled()
         key = current_key(state, index)
         if key is None:
             return ChunkResult("unavailable", None, detail="nothing playing, or past the end")
+        return await self.chunk_by_key(key, wait_s=wait_s)
+
+    async def chunk_by_key(self, key: ChunkKey, *, wait_s: float) -> ChunkResult:
+        """Ask for any chunk (track, revision, preset, intensity, index): a hit, or the most
+        urgent job, waited on up to `wait_s`."""
+        if not known(await self.app.settled(), key):
+            return ChunkResult(
+                "unavailable", None, detail="unknown track or revision, or past its end"
+            )
         began = time.perf_counter()
         seq = await self.interact(ChunkRequested(key=key))
         ident = chunk_id(key)
