@@ -17,7 +17,9 @@ from storage.eventstore import EventStore, to_recorded
 from storage.snapshots import Snapshot, SnapshotStore
 
 
-class SkippedSnapshot(msgspec.Struct, frozen=True):
+class SnapshotNote(msgspec.Struct, frozen=True):
+    """A snapshot that was skipped, is stale, or does not match a replay, and why."""
+
     id: int
     seq: int
     reason: str
@@ -27,7 +29,7 @@ class Loaded(msgspec.Struct, frozen=True):
     state: State
     snapshot_seq: int | None
     replayed: int
-    skipped: list[SkippedSnapshot]
+    skipped: list[SnapshotNote]
 
 
 def check_snapshot(snapshot: Snapshot, last_seq: int) -> State | str:
@@ -61,7 +63,7 @@ async def load_state(
     events: EventStore, snapshots: SnapshotStore, *, use_snapshots: bool = True
 ) -> Loaded:
     """Newest snapshot that verifies, plus the tail; skipped snapshots are reported, not fatal."""
-    skipped: list[SkippedSnapshot] = []
+    skipped: list[SnapshotNote] = []
     base: State | None = None
     if use_snapshots:
         last_seq = await events.last_seq()
@@ -70,23 +72,17 @@ async def load_state(
             if isinstance(checked, State):
                 base = checked
                 break
-            skipped.append(SkippedSnapshot(snapshot.id, snapshot.seq, checked))
+            skipped.append(SnapshotNote(snapshot.id, snapshot.seq, checked))
     state = await replay(events, base)
     start = 0 if base is None else base.seq
     return Loaded(state, None if base is None else base.seq, state.seq - start, skipped)
 
 
-class SnapshotMismatch(msgspec.Struct, frozen=True):
-    id: int
-    seq: int
-    reason: str
-
-
 class VerifyReport(msgspec.Struct, frozen=True):
     events: int
     chain_break: ChainBreak | None
-    snapshot_mismatches: list[SnapshotMismatch]
-    stale_snapshots: list[SkippedSnapshot]
+    snapshot_mismatches: list[SnapshotNote]
+    stale_snapshots: list[SnapshotNote]
     state_hash: str
 
     @property
@@ -97,20 +93,20 @@ class VerifyReport(msgspec.Struct, frozen=True):
 async def verify(events: EventStore, snapshots: SnapshotStore) -> VerifyReport:
     """Check the hash chain end to end and that every snapshot equals a fresh replay."""
     wanted: dict[int, list[Snapshot]] = {}
-    stale: list[SkippedSnapshot] = []
+    stale: list[SnapshotNote] = []
     async for snapshot in snapshots.newest_first():
         if snapshot.projection_version != PROJECTION_VERSION:
             reason = f"from projection v{snapshot.projection_version}; ignored at start"
-            stale.append(SkippedSnapshot(snapshot.id, snapshot.seq, reason))
+            stale.append(SnapshotNote(snapshot.id, snapshot.seq, reason))
         else:
             wanted.setdefault(snapshot.seq, []).append(snapshot)
     return await anyio.to_thread.run_sync(_verify_sync, events, wanted, stale)
 
 
 def _verify_sync(
-    events: EventStore, wanted: dict[int, list[Snapshot]], stale: list[SkippedSnapshot]
+    events: EventStore, wanted: dict[int, list[Snapshot]], stale: list[SnapshotNote]
 ) -> VerifyReport:
-    mismatches: list[SnapshotMismatch] = []
+    mismatches: list[SnapshotNote] = []
     state = State()
     prev_hash, expected, count = GENESIS, 1, 0
     chain_break: ChainBreak | None = None
@@ -133,7 +129,7 @@ def _verify_sync(
         for snapshot in wanted.pop(row.seq, ()):
             if snapshot.state != encode_state(state):
                 mismatches.append(
-                    SnapshotMismatch(snapshot.id, snapshot.seq, "differs from a fresh replay")
+                    SnapshotNote(snapshot.id, snapshot.seq, "differs from a fresh replay")
                 )
     for seq, rest in sorted(wanted.items()):
         for snapshot in rest:
@@ -141,5 +137,5 @@ def _verify_sync(
                 reason = "beyond the end of the log"
             else:
                 reason = "not checked: the chain broke before it"
-            mismatches.append(SnapshotMismatch(snapshot.id, seq, reason))
+            mismatches.append(SnapshotNote(snapshot.id, seq, reason))
     return VerifyReport(count, chain_break, mismatches, stale, hash_bytes(encode_state(state)))
