@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.bootstrap import open_log  # noqa: E402
 from adapters.clock import SystemClock  # noqa: E402
-from adapters.demo_library import make_demo_library  # noqa: E402
+from adapters.demo.library import make_demo_library  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
 from adapters.runtime.service import Service, ServiceConfig, running_service  # noqa: E402
 from domain.events import (  # noqa: E402

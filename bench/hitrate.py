@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from adapters.baselines import run_optimum, run_readahead
-from adapters.simulator import PROFILES, Figures, run_projection, script
+from adapters.sim.baselines import run_optimum, run_readahead
+from adapters.sim.simulator import PROFILES, Figures, run_projection, script
 
 TARGET_SERVED = {"steady": 0.95, "habitual": 0.95, "mixed": 0.95}
 TARGET_RATIO = 0.9

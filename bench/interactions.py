@@ -24,7 +24,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.demo_library import make_demo_library  # noqa: E402
+from adapters.demo.library import make_demo_library  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
 from adapters.runtime.service import ServiceConfig, running_service  # noqa: E402
 from bench._common import percentile  # noqa: E402

@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from adapters.simulator import PROFILES, run_projection, script
+from adapters.sim.simulator import PROFILES, run_projection, script
 from domain.projection import evolve, fold
 from domain.state import State, state_hash
 

@@ -1,8 +1,77 @@
+"""Fixtures every test folder may use: the anyio backend, a fixed clock, event stores."""
+
 from __future__ import annotations
 
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
 import pytest
+
+from storage.memory_store import InMemoryEventStore
+from storage.sqlite_store import SqliteEventStore
+from tests.support.clock import FixedClock
+from tests.support.events import T0, checkpoint, mixed_events, sidecars
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0 + 10**7)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "log.db"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(
+    store_kind: str, db_path: Path, clock: FixedClock
+) -> AsyncIterator[InMemoryEventStore | SqliteEventStore]:
+    """Each implementation of the EventStore port; SQLite migrated by Alembic on a temp file."""
+    opened: InMemoryEventStore | SqliteEventStore
+    if store_kind == "memory":
+        opened = InMemoryEventStore(clock=clock)
+    else:
+        opened = await SqliteEventStore.open(db_path, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture(scope="session")
+def populated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once: a migrated database holding 300 mixed events, writer closed, WAL folded in."""
+    path = tmp_path_factory.mktemp("template") / "populated.db"
+
+    async def fill() -> None:
+        store = await SqliteEventStore.open(path, clock=FixedClock(T0 + 10**7))
+        try:
+            await store.append(mixed_events(300))
+        finally:
+            await store.aclose()
+
+    anyio.run(fill, backend="asyncio")
+    checkpoint(path)
+    assert not sidecars(path)
+    return path
+
+
+@pytest.fixture
+def populated_db(tmp_path: Path, populated_template: Path) -> Path:
+    """A private copy of the populated database (tests may damage it)."""
+    path = tmp_path / "populated.db"
+    shutil.copyfile(populated_template, path)
+    return path

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.audit import closable, parse_moment
+from adapters.audit.export import closable, parse_moment
 from adapters.http.bodies import (
     MAX_INT,
     ApiError,

@@ -16,7 +16,7 @@ import anyio
 import msgspec
 from starlette.types import Receive, Scope, Send
 
-from adapters.audit import closable
+from adapters.audit.export import closable
 from adapters.http.config import HttpConfig
 from adapters.http.views import log_entry
 from adapters.runtime.app import Application

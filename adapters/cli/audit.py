@@ -1,0 +1,167 @@
+"""Audit commands: `log` (table or JSON lines, time ranges, policy marks, follow), `export`,
+`verify --file` and `report`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+import msgspec
+
+from adapters.audit.export import (
+    ExportError,
+    export_header,
+    export_line,
+    marked_rows,
+    parse_moment,
+    state_before,
+    verify_export,
+)
+from adapters.audit.report import render_report
+from adapters.bootstrap import Log, open_log
+from adapters.cli.events import iso, run_verify
+from adapters.clock import SystemClock
+from domain.events import Recorded, track_of
+from domain.state import State
+from storage.chain import StoredRow
+
+_json = msgspec.json.Encoder()
+
+
+def moment(value: str) -> int:
+    """argparse type for `--from/--to`: ms since the epoch or ISO-8601 with a timezone."""
+    try:
+        return parse_moment(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def _keep(args: argparse.Namespace, row: StoredRow, recorded: Recorded) -> bool:
+    if args.type and row.type not in args.type:
+        return False
+    if args.track is not None and track_of(recorded.event) != args.track:
+        return False
+    if args.begin is not None and row.occurred_at < args.begin:
+        return False
+    return args.end is None or row.occurred_at <= args.end
+
+
+def _json_line(row: StoredRow, mark: str) -> str:
+    entry = {
+        "seq": row.seq,
+        "event_id": row.event_id,
+        "type": row.type,
+        "version": row.version,
+        "occurred_at": row.occurred_at,
+        "recorded_at": row.recorded_at,
+        "payload": msgspec.Raw(row.payload),
+        "hash": row.hash,
+        "mark": mark,
+    }
+    return _json.encode(entry).decode()
+
+
+def _table_line(row: StoredRow, recorded: Recorded, mark: str) -> str:
+    fields = msgspec.to_builtins(recorded.event)
+    fields.pop("type", None)
+    detail = " ".join(f"{k}={_json.encode(v).decode()}" for k, v in fields.items())
+    return f"{row.seq:>8}  {iso(row.occurred_at)}  {row.type:<22} {mark or '-':<11} {detail}"
+
+
+async def _print_from(
+    log: Log, args: argparse.Namespace, out: TextIO, after: int, state: State
+) -> tuple[int, State]:
+    jsonl = args.json or args.format == "jsonl"
+    async for row, recorded, mark, folded in marked_rows(log, after=after, state=state):
+        after, state = row.seq, folded
+        if _keep(args, row, recorded):
+            line = _json_line(row, mark) if jsonl else _table_line(row, recorded, mark)
+            out.write(line + "\n")
+    return after, state
+
+
+async def show_log(args: argparse.Namespace, out: TextIO) -> int:
+    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+        if not args.follow:
+            state = await state_before(log, args.since)
+            await _print_from(log, args, out, args.since, state)
+            return 0
+        async with anyio.create_task_group() as tg:
+            # Ctrl-C (or SIGTERM) ends following cleanly, exit 0: listen before printing anything.
+            tg.start_soon(_cancel_on_interrupt, tg.cancel_scope)
+            state = await state_before(log, args.since)
+            after = args.since
+            while True:
+                after, state = await _print_from(log, args, out, after, state)
+                out.flush()
+                await anyio.sleep(args.poll)
+    return 0
+
+
+async def _cancel_on_interrupt(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+async def export_log(args: argparse.Namespace, out: TextIO) -> int:
+    target = Path(args.file)
+    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+        last = await log.events.last_seq()
+        await anyio.to_thread.run_sync(_write_export, log, target, last)
+    out.write(f"exported {last} events to {target}\n")
+    return 0
+
+
+def _write_export(log: Log, target: Path, last: int) -> None:
+    temp = target.with_name(f".{target.name}.part")
+    try:
+        with temp.open("wb") as file:
+            file.write(export_header(last) + b"\n")
+            for row in log.events.iter_rows():
+                if row.seq > last:
+                    break
+                file.write(export_line(row) + b"\n")
+            file.flush()
+            os.fsync(file.fileno())
+        temp.replace(target)
+    except OSError as e:
+        temp.unlink(missing_ok=True)
+        raise ExportError(target, 0, f"cannot write: {e.strerror or e}") from e
+
+
+async def verify_file(args: argparse.Namespace, out: TextIO) -> int:
+    path = Path(args.file)
+    try:
+        count, broken = await anyio.to_thread.run_sync(verify_export, path)
+    except ExportError as e:
+        out.write(f"FAILED at line {e.line}: {e.reason}\n")
+        return 1
+    except OSError as e:
+        raise ExportError(path, 0, f"cannot read: {e.strerror or e}") from e
+    if broken is not None:
+        out.write(f"FAILED at sequence {broken.seq}: {broken.reason}\n")
+        return 1
+    out.write(f"ok: {count} events in {path}, hash chain intact\n")
+    return 0
+
+
+async def write_report(args: argparse.Namespace, out: TextIO) -> int:
+    target = Path(args.out)
+    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+        page = await render_report(log, title=str(args.db))
+    await anyio.to_thread.run_sync(target.write_text, page, "utf-8")
+    out.write(f"report written to {target} ({len(page) // 1024} KiB)\n")
+    return 0
+
+
+async def verify(args: argparse.Namespace, out: TextIO) -> int:
+    """`verify`: the database, or with `--file` an export (the database is not opened)."""
+    if args.file is not None:
+        return await verify_file(args, out)
+    return await run_verify(args, out)

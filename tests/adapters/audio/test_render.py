@@ -1,0 +1,146 @@
+"""render_chunk end to end: decode, DSP, FLAC, chunk store, outcome events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf  # type: ignore[import-untyped]
+
+from adapters.audio.decode import read_frames
+from adapters.audio.presets import TrackLevel, render_samples
+from adapters.audio.render import decode_flac, encode_flac, render_chunk
+from domain.events import ChunkFailed, ChunkKey, ChunkRendered, Preset
+from storage.chunks import FileChunkStore
+from tests.adapters.audio import signals
+
+
+def key(preset: Preset = "punchy", tenths: int = 7, index: int = 0) -> ChunkKey:
+    return ChunkKey("artist/song.flac", 0, preset, tenths, index)
+
+
+def rendered(event: ChunkRendered | ChunkFailed) -> ChunkRendered:
+    assert isinstance(event, ChunkRendered), event
+    return event
+
+
+def load(store: FileChunkStore, event: ChunkRendered) -> np.ndarray:
+    data = store.read(event.key, size=event.bytes, checksum=event.checksum)
+    samples, _ = decode_flac(data)
+    return samples
+
+
+@pytest.mark.parametrize("ext", ["flac", "ogg", "mp3"])
+def test_chunk_files_join_into_the_whole_render(
+    tmp_path: Path, store: FileChunkStore, level: TrackLevel, ext: str
+) -> None:
+    rate = 44100
+    path = signals.write(tmp_path / f"song.{ext}", signals.music(3.5, rate), rate)
+    events = [
+        rendered(render_chunk(path, key(index=i), level, store, chunk_seconds=1.0))
+        for i in range(4)
+    ]
+    assert [e.frames for e in events[:3]] == [rate] * 3
+    assert not any(e.short for e in events)
+    joined = np.concatenate([load(store, e) for e in events])
+    source = read_frames(path, 0, 10**9).samples
+    whole = decode_flac(encode_flac(render_samples(source, rate, "punchy", 7, level), rate))[0]
+    assert joined.shape == whole.shape
+    assert np.abs(joined - whole).max() <= 1.0 / 32768 + 1e-9  # at most one 16-bit step
+
+
+def test_a_real_thirty_second_chunk(
+    tmp_path: Path, store: FileChunkStore, level: TrackLevel
+) -> None:
+    rate = 44100
+    path = signals.write(tmp_path / "long.ogg", signals.music(32.0, rate), rate)
+    first = rendered(render_chunk(path, key("adaptive", 5, 0), level, store))
+    assert first.frames == 30 * rate and not first.short
+    assert store.path_of(first.key).stat().st_size == first.bytes
+    last = rendered(render_chunk(path, key("adaptive", 5, 1), level, store))
+    assert 0 < last.frames <= 2 * rate + 2048 and not last.short  # the remainder, not dropped
+
+
+def test_bypass_of_a_16_bit_source_is_bit_exact_on_disk(
+    tmp_path: Path, store: FileChunkStore, level: TrackLevel
+) -> None:
+    rate = 8000
+    path = signals.write(tmp_path / "a.wav", signals.noise(2.0, rate), rate)
+    event = rendered(render_chunk(path, key("warm", 0, 1), level, store, chunk_seconds=1.0))
+    assert np.array_equal(load(store, event), read_frames(path, rate, rate).samples)
+
+
+def test_a_chunk_past_the_real_end_fails_as_short(
+    tmp_path: Path, store: FileChunkStore, level: TrackLevel
+) -> None:
+    path = signals.write(tmp_path / "a.flac", signals.sine(1.5, 8000), 8000)
+    event = render_chunk(path, key(index=3), level, store, chunk_seconds=1.0)
+    assert isinstance(event, ChunkFailed) and event.reason == "short"
+    assert list(store.files()) == []
+
+
+def test_a_truncated_track_gives_a_recorded_short_chunk(
+    tmp_path: Path, store: FileChunkStore, level: TrackLevel
+) -> None:
+    rate = 44100
+    path = signals.write(tmp_path / "a.mp3", signals.music(4.0, rate), rate)
+    signals.truncate(path, 0.55)
+    events = [render_chunk(path, key(index=i), level, store, chunk_seconds=1.0) for i in range(4)]
+    kinds = [(type(e).__name__, getattr(e, "short", None)) for e in events]
+    assert ("ChunkRendered", True) in kinds  # the chunk where the audio stops is flagged
+    assert isinstance(events[0], ChunkRendered) and not events[0].short
+    assert isinstance(events[-1], ChunkFailed) and events[-1].reason == "short"
+
+
+def test_known_track_length_flags_a_short_chunk_the_header_cannot(
+    tmp_path: Path, store: FileChunkStore, level: TrackLevel
+) -> None:
+    path = signals.write(tmp_path / "a.flac", signals.sine(1.5, 8000), 8000)
+    event = rendered(
+        render_chunk(path, key(index=1), level, store, chunk_seconds=1.0, track_frames=16000)
+    )
+    assert event.frames == 4000 and event.short
+
+
+def test_sanitised_samples_are_counted_in_the_event(
+    tmp_path: Path, store: FileChunkStore, level: TrackLevel
+) -> None:
+    audio = signals.sine(1.0, 8000)
+    audio[100:110] = np.nan
+    audio[200:205] = 7.0
+    path = tmp_path / "f.wav"
+    sf.write(str(path), audio, 8000, subtype="FLOAT")
+    event = rendered(render_chunk(path, key(), level, store, chunk_seconds=1.0))
+    assert event.sanitised == 2 * 10 + 2 * 5
+    assert np.isfinite(load(store, event)).all()
+
+
+def _file(folder: Path, name: str, content: bytes | None) -> Path:
+    path = folder / name
+    if content is not None:
+        path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("gone.flac", None, "missing"),
+        ("empty.flac", b"", "corrupt"),
+        ("x.m4a", b"\0" * 64, "unsupported"),
+        ("bad.ogg", b"OggS" + bytes(300), "corrupt"),
+    ],
+)
+def test_unreadable_sources_become_failed_events(
+    tmp_path: Path,
+    store: FileChunkStore,
+    level: TrackLevel,
+    name: str,
+    content: bytes | None,
+    reason: str,
+) -> None:
+    path = _file(tmp_path, name, content)
+    event = render_chunk(path, key(), level, store)
+    assert isinstance(event, ChunkFailed) and event.reason == reason
+    assert str(path) in event.detail

@@ -1,0 +1,145 @@
+"""The watcher on a real folder with a real watchdog observer."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
+
+from adapters.library.index import LibraryIndex
+from domain.events import DomainEvent, TrackAdded, TrackDeleted, TrackModified, TrackMoved
+from domain.state import State
+from tests.adapters.library.conftest import kinds, scan_once, watching
+from tests.support.audio import rewrite_same_size, write_audio
+
+pytestmark = pytest.mark.anyio
+
+
+def count(kind: type[DomainEvent], n: int = 1):  # type: ignore[no-untyped-def]
+    return lambda events: sum(isinstance(e, kind) for e in events) >= n
+
+
+async def test_create_modify_rewrite_and_delete_become_events(library: Path) -> None:
+    async with watching(library, State()) as (_, got):
+        path = write_audio(library / "song.wav", seed=1)
+        (added,) = await got.until(count(TrackAdded))
+        assert isinstance(added, TrackAdded) and added.path == "song.wav"
+        got.clear()
+        write_audio(path, seconds=0.4, seed=2)  # modified in place, new size
+        (modified,) = await got.until(count(TrackModified))
+        assert isinstance(modified, TrackModified) and modified.track == added.track
+        assert modified.duration_ms == 400
+        got.clear()
+        write_audio(path, seconds=0.4, seed=3)  # same size, new content
+        (rewritten,) = await got.until(count(TrackModified))
+        assert isinstance(rewritten, TrackModified)
+        assert rewritten.fingerprint.content_hash != modified.fingerprint.content_hash
+        got.clear()
+        path.unlink()
+        assert await got.until(count(TrackDeleted)) == [TrackDeleted(added.track)]
+
+
+async def test_moves_keep_the_track_and_moving_out_deletes_it(
+    library: Path, tmp_path: Path
+) -> None:
+    write_audio(library / "a" / "one.wav", seed=1)
+    write_audio(library / "a" / "two.wav", seed=2)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    one, two = index.tracks["a/one.wav"].track, index.tracks["a/two.wav"].track
+    async with watching(library, index) as (_, got):
+        os.rename(library / "a" / "one.wav", library / "a" / "uno.wav")
+        assert await got.until(count(TrackMoved)) == [TrackMoved(one, "a/uno.wav")]
+        got.clear()
+        os.rename(library / "a", library / "album")  # a folder move: every track keeps its id
+        moved = await got.until(count(TrackMoved, 2))
+        assert sorted(moved, key=str) == sorted(
+            [TrackMoved(one, "album/uno.wav"), TrackMoved(two, "album/two.wav")], key=str
+        )
+        got.clear()
+        shutil.move(library / "album" / "two.wav", tmp_path / "two.wav")
+        assert await got.until(count(TrackDeleted)) == [TrackDeleted(two)]
+
+
+async def test_an_editor_style_save_is_one_modification(library: Path) -> None:
+    path = write_audio(library / "song.flac", seed=1)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    async with watching(library, index) as (_, got):
+        swap = library / ".song.flac.swp"
+        swap.write_bytes(b"swap")
+        temp = write_audio(library / "song.flac.tmp", seconds=0.3, seed=2, fmt="FLAC")
+        os.replace(temp, path)
+        swap.unlink()
+        events = await got.until(count(TrackModified))
+        write_audio(library / "marker.wav", seed=9)  # a later event proves nothing else came
+        events = await got.until(count(TrackAdded))
+    assert kinds(events) == ["TrackModified", "TrackAdded"]
+
+
+async def test_a_burst_of_2000_files_is_coalesced_into_few_batches(library: Path) -> None:
+    template = write_audio(library.parent / "template.wav")
+    async with watching(library, State()) as (watcher, got):
+        for folder in range(20):
+            target = library / f"album {folder:02}"
+            target.mkdir()
+            for i in range(100):
+                shutil.copyfile(template, target / f"track {i:03}.wav")
+        events = await got.until(count(TrackAdded, 2000), deadline_s=30)
+        assert len(events) == 2000 and len({e.track for e in events}) == 2000  # type: ignore[union-attr]
+        assert len(got.batches) <= 20, [len(b) for b in got.batches]
+
+
+async def test_the_library_folder_removed_and_recreated(library: Path) -> None:
+    write_audio(library / "old.wav", seed=1)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    async with watching(library, index) as (watcher, got):
+        shutil.rmtree(library)  # nothing is emitted for a missing root (an unmounted disk)
+        os.mkdir(library)
+        write_audio(library / "new.wav", seed=2)
+        events = await got.until(lambda es: count(TrackAdded)(es) and count(TrackDeleted)(es))
+        assert sorted(kinds(events)) == ["TrackAdded", "TrackDeleted"]
+        assert watcher.status.mode == "watching"
+        got.clear()
+        write_audio(library / "after.wav", seed=3)  # the new folder is watched too
+        (added,) = await got.until(count(TrackAdded))
+        assert isinstance(added, TrackAdded) and added.path == "after.wav"
+
+
+async def test_changes_made_while_stopped_are_delivered_before_ready(library: Path) -> None:
+    write_audio(library / "keep.wav", seed=1)
+    write_audio(library / "gone.wav", seed=2)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    (library / "gone.wav").unlink()
+    rewrite_same_size(library / "keep.wav", seed=3)
+    write_audio(library / "new.wav", seed=4)
+    async with watching(library, index) as (_, got):
+        assert sorted(kinds(got.events)) == ["TrackAdded", "TrackDeleted", "TrackModified"]
+
+
+class LimitedObserver(Observer):  # type: ignore[misc,valid-type]
+    """A real observer on a system whose inotify watch limit is already used up."""
+
+    def schedule(self, *args: object, **kwargs: object) -> ObservedWatch:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+
+async def test_the_watch_limit_is_reported_and_periodic_scans_take_over(
+    library: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with watching(library, State(), observer_factory=LimitedObserver, poll_every_s=0.1) as (
+        watcher,
+        got,
+    ):
+        assert watcher.status.mode == "polling"
+        assert "max_user_watches" in watcher.status.detail
+        write_audio(library / "song.wav")
+        (added,) = await got.until(count(TrackAdded))
+    assert any("inotify" in r.getMessage() for r in caplog.records)

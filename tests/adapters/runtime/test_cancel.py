@@ -1,0 +1,109 @@
+"""The plan moves on while renders are in flight: obsolete jobs are cancelled, new ones rendered.
+
+The first two chunks' renders stall (`faults.stall_render`), so they are surely still running
+when the listener seeks, switches preset or asks for another chunk; the others render at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from adapters.runtime.service import Service, running_service
+from domain.events import (
+    BudgetsSet,
+    ChunkFailed,
+    ChunkKey,
+    ChunkRendered,
+    PresetChanged,
+    Seeked,
+)
+from domain.state import State
+from domain.tiers import chunk_id
+from storage.chunks import chunk_path
+from tests.adapters.runtime import faults
+from tests.adapters.runtime.conftest import (
+    ConfigMaker,
+    add_library,
+    all_held,
+    chunk_files,
+    key_of,
+    logged,
+    play,
+    until,
+    write_track,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def rendering(*keys: ChunkKey) -> Callable[[State], bool]:
+    """Each key is in flight and its track analysed: the render itself is running."""
+    return lambda s: all(chunk_id(k) in s.cache.inflight and k.track in s.analysis for k in keys)
+
+
+async def cancelled_and_rendered(service: Service, obsolete: list[ChunkKey]) -> None:
+    failed = await logged(service, ChunkFailed)
+    assert {(f.key, f.reason) for f in failed} >= {(k, "cancelled") for k in obsolete}
+    assert all("no longer wants" in f.detail for f in failed if f.key in obsolete)
+    rendered = {event.key for event in await logged(service, ChunkRendered)}
+    assert not rendered & set(obsolete), "an obsolete render ran to its end"
+    assert not {chunk_path(k) for k in obsolete} & chunk_files(service)
+
+
+async def test_a_seek_cancels_the_renders_behind_it(make_config: ConfigMaker) -> None:
+    write_track(make_config().library / "long.flac", 300.0, seed=2)  # ten chunks
+    async with running_service(make_config(workers=2), render=faults.stall_render) as service:
+        track = (await add_library(service))["long.flac"]
+        state = await play(service, track)
+        obsolete = [key_of(state, track, 0), key_of(state, track, 1)]
+        assert [job.key for job in state.cache.plan[:2]] == obsolete
+        await until(service, rendering(*obsolete))
+
+        seq = await service.player.interact(Seeked(position_ms=240_000))
+        state = await service.app.until_seq(seq)
+        assert not {chunk_id(k) for k in obsolete} & set(state.cache.wanted)
+        landed = [key_of(state, track, 8), key_of(state, track, 9)]
+        await until(service, all_held([chunk_id(k) for k in landed]))
+        await cancelled_and_rendered(service, obsolete)
+
+
+async def test_a_preset_switch_cancels_the_old_presets_renders(make_config: ConfigMaker) -> None:
+    async with running_service(make_config(workers=2), render=faults.stall_render) as service:
+        track = (await add_library(service))["a.flac"]
+        # L1 holds two chunks (~0.6 MB each) and the other tiers nothing: the plan is chunks
+        # 0 and 1 of the current preset only, so a switch leaves nothing of the old plan wanted.
+        await service.app.record(BudgetsSet(l1_bytes=1_500_000, l2_bytes=0, l3_bytes=0))
+        state = await play(service, track)
+        obsolete = [key_of(state, track, 0), key_of(state, track, 1)]
+        assert [job.key for job in state.cache.plan] == obsolete
+        await until(service, rendering(*obsolete))
+
+        seq = await service.player.interact(PresetChanged(preset="punchy"))
+        state = await service.app.until_seq(seq)
+        landed = [key_of(state, track, 0, "punchy"), key_of(state, track, 1, "punchy")]
+        assert [job.key for job in state.cache.plan] == landed
+        await until(service, all_held([chunk_id(k) for k in landed]))
+        await cancelled_and_rendered(service, obsolete)
+
+
+async def test_the_chunk_the_player_waits_on_preempts_a_running_job(
+    make_config: ConfigMaker,
+) -> None:
+    write_track(make_config().library / "long.flac", 300.0, seed=2)
+    async with running_service(make_config(workers=1), render=faults.stall_render) as service:
+        track = (await add_library(service))["long.flac"]
+        state = await play(service, track)
+        first = key_of(state, track, 0)
+        await until(service, rendering(first))
+
+        result = await service.player.chunk(6, wait_s=40)
+        assert result.status == "rendered" and result.key == key_of(state, track, 6)
+        (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == first]
+        assert failed.reason == "cancelled" and "pre-empted" in failed.detail
+        # The pre-empted chunk is still wanted: it is planned (and started) again.
+        await until(
+            service,
+            lambda s: chunk_id(first) in s.cache.inflight or first in [j.key for j in s.cache.plan],
+        )

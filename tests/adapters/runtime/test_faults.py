@@ -1,0 +1,111 @@
+"""Workers that hang or crash: the job is recorded as failed, the process is gone, work goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psutil
+import pytest
+
+from adapters.runtime.jobs import RenderSpec
+from adapters.runtime.service import Service, running_service
+from domain.events import ChunkFailed, ChunkRendered, TrackAnalysed
+from domain.tiers import chunk_id
+from tests.adapters.runtime import faults
+from tests.adapters.runtime.conftest import (
+    ConfigMaker,
+    add_library,
+    all_held,
+    key_of,
+    logged,
+    play,
+    until,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def fault_pid(service: Service, what: str) -> int:
+    (marker,) = faults.pids_dir(service.config.cache_dir).glob(f"{what}-*")
+    return int(marker.name.rsplit("-", 1)[1])
+
+
+def gone(pid: int) -> bool:
+    """No process with this id exists any more: killed and reaped (a zombie would still count)."""
+    try:
+        psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return True
+    return False
+
+
+async def test_a_hanging_render_is_stopped_at_its_timeout_and_the_next_job_runs(
+    make_config: ConfigMaker,
+) -> None:
+    # One worker: the chunks after the hanging one can only render once its process is killed.
+    config = make_config(workers=1, timeouts_s={"waiting": 60, "L1": 6, "L2": 60, "L3": 60})
+    async with running_service(config, render=faults.hang_render) as service:
+        track = (await add_library(service))["a.flac"]
+        state = await play(service, track)
+        hung, following = key_of(state, track, 0), key_of(state, track, 1)
+        assert [job.key for job in state.cache.plan[:2]] == [hung, following]
+        await until(service, lambda s: chunk_id(hung) in s.cache.failures)
+
+        (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == hung]
+        assert failed.reason == "timeout" and "6 s" in failed.detail
+        pid = fault_pid(service, "hang")
+        assert gone(pid), "the hanging worker process still runs"
+        assert pid not in {p.pid for p in psutil.Process().children(recursive=True)}
+        await until(service, all_held([chunk_id(following)]))
+        assert service.app.state.cache.failures[chunk_id(hung)].reason == "timeout"
+
+
+CRASHES: dict[str, Callable[[RenderSpec], ChunkRendered | ChunkFailed]] = {
+    "exit": faults.exit_render,
+    "kill": faults.kill_render,
+    "segfault": faults.segfault_render,
+}
+
+
+@pytest.mark.parametrize("how", sorted(CRASHES))
+async def test_a_crashed_worker_is_recorded_and_replaced(
+    make_config: ConfigMaker, how: str
+) -> None:
+    async with running_service(make_config(workers=2), render=CRASHES[how]) as service:
+        track = (await add_library(service))["a.flac"]
+        state = await play(service, track)
+        crashed = key_of(state, track, 0)
+        later = [chunk_id(job.key) for job in state.cache.plan if job.key != crashed]
+        assert len(later) >= 4
+        await until(service, lambda s: chunk_id(crashed) in s.cache.failures and all_held(later)(s))
+
+        (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == crashed]
+        assert failed.reason == "crashed"
+        assert gone(fault_pid(service, how))
+        assert chunk_id(crashed) not in service.app.state.cache.held
+
+
+async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
+    make_config: ConfigMaker,
+) -> None:
+    async with running_service(make_config(workers=2), render=faults.raise_render) as service:
+        track = (await add_library(service))["a.flac"]
+        state = await play(service, track)
+        broken = key_of(state, track, 0)
+        later = [chunk_id(job.key) for job in state.cache.plan if job.key != broken]
+        await until(service, lambda s: chunk_id(broken) in s.cache.failures and all_held(later)(s))
+        (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == broken]
+        assert failed.reason == "crashed" and "a bug in the renderer" in failed.detail
+
+
+async def test_an_analysis_that_raises_leaves_a_neutral_level_and_rendering_goes_on(
+    make_config: ConfigMaker,
+) -> None:
+    async with running_service(make_config(workers=2), analyse=faults.raise_analyse) as service:
+        track = (await add_library(service))["a.flac"]
+        state = await play(service, track)
+        planned = [chunk_id(job.key) for job in state.cache.plan]
+        await until(service, all_held(planned))
+        (analysed,) = await logged(service, TrackAnalysed)
+        assert analysed.neutral_reason is not None
+        assert "a bug in the analysis" in analysed.neutral_reason

@@ -1,0 +1,69 @@
+"""A track change makes the planned chunks appear on disk as the log says; the player gets them."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.audio.render import decode_flac
+from adapters.runtime.service import running_service
+from domain.events import ChunkRendered, ServiceStarted, TrackAnalysed
+from domain.tiers import chunk_id
+from tests.adapters.runtime.conftest import (
+    RATE,
+    ConfigMaker,
+    add_library,
+    all_held,
+    chunk_files,
+    idle,
+    logged,
+    play,
+    sha256_checksum,
+    until,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_planned_chunks_are_rendered_to_disk_as_recorded(make_config: ConfigMaker) -> None:
+    async with running_service(make_config(workers=2)) as service:
+        tracks = await add_library(service)
+        track = tracks["a.flac"]
+        state = await play(service, track)
+        planned = {chunk_id(job.key) for job in state.cache.plan}
+        assert len(planned) >= 2 and all(job.key.track == track for job in state.cache.plan)
+        state = await until(service, lambda s: all_held(planned)(s) and idle(s))
+
+        rendered = await logged(service, ChunkRendered)
+        by_path = {event.path: event for event in rendered}
+        assert {chunk_id(event.key) for event in rendered} >= planned
+        assert len(by_path) == len(rendered), "a chunk was rendered twice"
+        for entry in state.cache.held.values():
+            event = by_path[entry.path]
+            data = (service.chunks.root / entry.path).read_bytes()
+            assert len(data) == event.bytes == entry.bytes
+            assert sha256_checksum(data) == event.checksum == entry.checksum
+        assert chunk_files(service) == {entry.path for entry in state.cache.held.values()}
+
+        first = await service.player.chunk(0, wait_s=30)
+        assert first.status in ("hit", "rendered")
+        assert first.data is not None and first.key is not None
+        assert sha256_checksum(first.data) == first.checksum
+        assert first.checksum == state.cache.held[chunk_id(first.key)].checksum
+        samples, rate = decode_flac(first.data)
+        assert rate == RATE and samples.shape[0] == 30 * RATE
+
+        last = await service.player.chunk(2, wait_s=30)  # 70 s: the last chunk holds 10 s
+        assert last.status in ("hit", "rendered") and last.data is not None
+        assert decode_flac(last.data)[0].shape[0] == 10 * RATE
+        assert (await service.player.chunk(3, wait_s=1)).status == "unavailable"
+
+        # The track was analysed once, before its first chunk was rendered.
+        kinds = [
+            type(r.event)
+            async for r in service.app.log.events.read(
+                types={"TrackAnalysed", "ChunkRendered", "ServiceStarted"}
+            )
+        ]
+        assert kinds[0] is ServiceStarted
+        assert kinds.count(TrackAnalysed) == 1
+        assert kinds.index(TrackAnalysed) < kinds.index(ChunkRendered)
