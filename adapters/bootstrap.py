@@ -1,20 +1,39 @@
-"""The composition root: builds the stores from configuration. Nothing is built at import time."""
+"""The composition root: the one place that chooses implementations and wires them together.
+
+Imported only by the entrypoints (the CLI, the benchmarks, the end-to-end tests): it picks the
+SQLite stores, the system clock, the UUIDv7 id source and the worker functions, and hands them
+to the runtime, which knows only the ports. The HTTP API is started here, as a task in the
+service's task group, so the runtime never imports it. Nothing is built at import time.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
-import msgspec
+import anyio
 
-from domain.state import State
-from storage.snapshots import SqliteSnapshotStore
-from storage.sqlite_store import SqliteEventStore
+from adapters.clock import SystemClock
+from adapters.ids import UuidV7Source
+from storage.log import Log
+from storage.sqlite_log import open_sqlite_log
 
-DEFAULT_SNAPSHOT_EVERY = 10_000
-SNAPSHOTS_KEPT = 3
+if TYPE_CHECKING:
+    from adapters.http.config import HttpConfig
+    from adapters.runtime.scheduler import AnalyseFunction, RenderFunction
+    from adapters.runtime.service import Service, ServiceConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SNAPSHOT_EVERY: Final = 10_000
+
+Clock = Callable[[], int]
 
 
 def default_db_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -26,31 +45,72 @@ def default_db_path(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base).expanduser() / "tierbuffer" / "tierbuffer.db"
 
 
-class Log(msgspec.Struct):
-    """The opened database: the event log and its snapshots."""
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where time and event ids come from."""
 
-    events: SqliteEventStore
-    snapshots: SqliteSnapshotStore
+    clock: Clock
+    new_id: Callable[[], str]
+
+
+def sources() -> Sources:
+    """The system clock and a UUIDv7 source: the only place either is built."""
+    return Sources(SystemClock(), UuidV7Source())
 
 
 @asynccontextmanager
 async def open_log(
-    path: Path, *, clock: Callable[[], int], create: bool, migrate: bool
+    path: Path, *, create: bool, migrate: bool, clock: Clock | None = None
 ) -> AsyncIterator[Log]:
-    events = await SqliteEventStore.open(path, clock=clock, create=create, migrate=migrate)
-    snapshots = SqliteSnapshotStore.open(events.path)
-    try:
-        yield Log(events, snapshots)
-    finally:
-        await snapshots.aclose()
-        await events.aclose()
+    """The SQLite log at `path` (event store and snapshots); `create=False` refuses a missing
+    database, `migrate=False` one whose schema is not at the head revision."""
+    opened = open_sqlite_log(path, clock=clock or sources().clock, create=create, migrate=migrate)
+    async with opened as log:
+        yield log
 
 
-async def snapshot_if_due(log: Log, state: State, *, every: int, clock: Callable[[], int]) -> bool:
-    """Write a snapshot when `every` events or more were folded since the newest one."""
-    latest = await log.snapshots.latest_seq() or 0
-    if every <= 0 or state.seq - latest < every:
-        return False
-    await log.snapshots.save(state, created_at=clock())
-    await log.snapshots.prune(keep=SNAPSHOTS_KEPT)
-    return True
+@asynccontextmanager
+async def service(
+    config: ServiceConfig,
+    *,
+    http: HttpConfig | None = None,
+    render: RenderFunction | None = None,
+    analyse: AnalyseFunction | None = None,
+) -> AsyncIterator[Service]:
+    """The running service on its SQLite log, under the one-service lock, with the HTTP API when
+    `http` is given. `render` and `analyse` replace the worker functions (tests of faults)."""
+    from adapters.runtime import jobs
+    from adapters.runtime.lock import ServiceLock
+    from adapters.runtime.service import running_service
+
+    wired = sources()
+    with ServiceLock(config.db):
+        async with (
+            open_log(config.db, create=True, migrate=True, clock=wired.clock) as log,
+            running_service(
+                config,
+                log=log,
+                clock=wired.clock,
+                new_id=wired.new_id,
+                render=render or jobs.render,
+                analyse=analyse or jobs.analyse,
+            ) as running,
+        ):
+            if http is not None:
+                from adapters.http.server import HttpServer
+
+                server = HttpServer(http, running.player)
+                running.http_port = await running.task_group.start(server.run)
+            yield running
+
+
+async def serve_until_signalled(config: ServiceConfig, *, http: HttpConfig | None = None) -> None:
+    """`tierbuffer serve`: run until SIGTERM or SIGINT."""
+    async with service(config, http=http):
+        logger.warning(
+            "serving: log %s, library %s, chunks %s", config.db, config.library, config.cache_dir
+        )
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                logger.warning("received %s, stopping", signal.Signals(signum).name)
+                break

@@ -39,6 +39,3 @@ class UuidV7Source:
         rand = random.getrandbits(62)  # uniqueness, not secrecy; reseeded after fork
         value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
         return str(uuid.UUID(int=value))
-
-
-new_event_id = UuidV7Source()

@@ -17,6 +17,7 @@ Blank lines and lines starting with ``#`` are skipped.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.errors import AdapterError
 from domain.events import EVENT_TYPES, DomainEvent, NewEvent
 
 MAX_LINE_BYTES = 64 * 1024
@@ -32,71 +34,104 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAMESPACE = uuid.UUID("6f1c2b9e-3d7a-4e5b-9c1d-2a8f0e4b7c63")
 
 
-class IngestError(Exception):
+class EventParseError(AdapterError):
+    """One event's JSON is not a valid event: `reason` in words, `field` the field it is about
+    (None when it is about the whole object)."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class IngestError(AdapterError):
     """A line of a session file is not a valid event; nothing of the file is appended."""
 
-    def __init__(self, source: str, line: int, reason: str) -> None:
+    def __init__(self, source: str, line: int, reason: str, field: str | None = None) -> None:
         super().__init__(f"{source}:{line}: {reason}")
         self.source = source
         self.line = line
         self.reason = reason
+        self.field = field
 
 
 def parse_time(value: object) -> int:
     """Milliseconds since the epoch from an integer or an ISO-8601 string with a timezone."""
     if isinstance(value, bool):
-        raise ValueError("`at` must be milliseconds or an ISO-8601 time, not a boolean")
+        raise EventParseError("`at` must be milliseconds or an ISO-8601 time, not a boolean", "at")
     if isinstance(value, int):
         if value < 0:
-            raise ValueError("`at` must not be negative")
+            raise EventParseError("`at` must not be negative", "at")
         if value > MAX_TIME_MS:
-            raise ValueError(f"`at` must be at most {MAX_TIME_MS} ms (year 9999)")
+            raise EventParseError(f"`at` must be at most {MAX_TIME_MS} ms (year 9999)", "at")
         return value
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as e:
-            raise ValueError(f"`at` is not an ISO-8601 time: {value!r}") from e
+            raise EventParseError(f"`at` is not an ISO-8601 time: {value!r}", "at") from e
         if moment.tzinfo is None:
-            raise ValueError(f"`at` needs a timezone (e.g. Z): {value!r}")
+            raise EventParseError(f"`at` needs a timezone (e.g. Z): {value!r}", "at")
         millis = (moment - _EPOCH) // timedelta(milliseconds=1)
         if millis < 0:
-            raise ValueError("`at` is before 1970")
+            raise EventParseError("`at` is before 1970", "at")
         if millis > MAX_TIME_MS:
-            raise ValueError("`at` is after year 9999")
+            raise EventParseError("`at` is after year 9999", "at")
         return millis
-    raise ValueError("`at` must be milliseconds or an ISO-8601 time")
+    raise EventParseError("`at` must be milliseconds or an ISO-8601 time", "at")
 
 
 def parse_line(text: str | bytes, *, default_id: str) -> NewEvent:
-    """One line to an event; raises ValueError with a message naming the bad field."""
+    """One line to an event; raises `EventParseError` naming the bad field."""
     if len(text) > MAX_LINE_BYTES:
-        raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
+        raise EventParseError(f"line longer than {MAX_LINE_BYTES} bytes")
     try:
         data = msgspec.json.decode(text)
     except msgspec.DecodeError as e:
-        raise ValueError(f"not JSON: {e}") from e
+        raise EventParseError(f"not JSON: {e}") from e
+    return parse_object(data, default_id=default_id)
+
+
+def parse_object(data: object, *, default_id: str, default_at: int | None = None) -> NewEvent:
+    """A decoded JSON value to an event: `type`, `at` (or `default_at`), optional `id`, and the
+    payload fields. Raises `EventParseError` naming the bad field; `data` is not changed."""
     if not isinstance(data, dict):
-        raise ValueError("a line must be a JSON object")
-    event_type = data.pop("type", None)
+        raise EventParseError("a line must be a JSON object")
+    fields = dict(data)
+    event_type = fields.pop("type", None)
     if event_type is None:
-        raise ValueError("missing field `type`")
+        raise EventParseError("missing field `type`", "type")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
-    if "at" not in data:
-        raise ValueError("missing field `at`")
-    occurred_at = parse_time(data.pop("at"))
-    event_id = data.pop("id", default_id)
+        raise EventParseError(f"unknown event type {event_type!r}", "type")
+    if "at" in fields:
+        occurred_at = parse_time(fields.pop("at"))
+    elif default_at is not None:
+        occurred_at = default_at
+    else:
+        raise EventParseError("missing field `at`", "at")
+    event_id = fields.pop("id", default_id)
     try:
         event_id = str(uuid.UUID(str(event_id)))
     except ValueError as e:
-        raise ValueError(f"`id` is not a UUID: {event_id!r}") from e
-    data["type"] = event_type
+        raise EventParseError(f"`id` is not a UUID: {event_id!r}", "id") from e
+    fields["type"] = event_type
     try:
-        event = msgspec.convert(data, DomainEvent)
+        event = msgspec.convert(fields, DomainEvent)
     except msgspec.ValidationError as e:
-        raise ValueError(str(e).replace("$.", "")) from e
+        message = str(e).replace("$.", "")
+        raise EventParseError(message, _field_of(message)) from e
     return NewEvent(event_id=event_id, occurred_at=occurred_at, event=event)
+
+
+_AT_FIELD = re.compile(r"at `\$?\.?([^`]*)`")
+_NAMED = re.compile(r"`\$?\.?([A-Za-z_][A-Za-z0-9_.\[\]]*)`")
+
+
+def _field_of(message: str) -> str | None:
+    """The field msgspec's validation message names ("… - at `$.x`", else the first `name`):
+    msgspec reports the path only inside its message, so it is read from there, once, here."""
+    found = _AT_FIELD.search(message) or _NAMED.search(message)
+    return found.group(1) if found else None
 
 
 def parse_lines(lines: Iterable[bytes], *, source: str, digest: str) -> list[NewEvent]:
@@ -108,8 +143,8 @@ def parse_lines(lines: Iterable[bytes], *, source: str, digest: str) -> list[New
         default_id = str(uuid.uuid5(_NAMESPACE, f"{digest}:{number}"))
         try:
             events.append(parse_line(stripped, default_id=default_id))
-        except ValueError as e:
-            raise IngestError(source, number, str(e)) from e
+        except EventParseError as e:
+            raise IngestError(source, number, e.reason, e.field) from e
     return events
 
 

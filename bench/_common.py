@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from adapters.ids import new_event_id
+from adapters.bootstrap import sources
 from domain.events import (
+    PRESETS,
     DomainEvent,
     Fingerprint,
     NewEvent,
@@ -14,7 +15,8 @@ from domain.events import (
     TrackChanged,
 )
 
-PRESET_CYCLE = ("adaptive", "gentle", "warm", "bright", "punchy")
+PRESET_CYCLE = PRESETS
+_new_id = sources().new_id
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -50,4 +52,4 @@ def sample_event(i: int, tracks: int = 50) -> DomainEvent:
 
 
 def new_event(i: int, base_ms: int = 1_764_000_000_000) -> NewEvent:
-    return NewEvent(event_id=new_event_id(), occurred_at=base_ms + i * 100, event=sample_event(i))
+    return NewEvent(event_id=_new_id(), occurred_at=base_ms + i * 100, event=sample_event(i))

@@ -26,9 +26,10 @@ import soundfile as sf  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters import bootstrap  # noqa: E402
 from adapters.http.config import HttpConfig  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
-from adapters.runtime.service import ServiceConfig, running_service  # noqa: E402
+from adapters.runtime.service import ServiceConfig  # noqa: E402
 from bench._common import percentile  # noqa: E402
 
 
@@ -70,9 +71,8 @@ async def run(requests: int, clients: int) -> None:
             cache_dir=root / "chunks",
             scheduler=SchedulerConfig(workers=2),
             monitor_memory=False,
-            http=HttpConfig(port=0),
         )
-        async with running_service(config) as service:
+        async with bootstrap.service(config, http=HttpConfig(port=0)) as service:
             base = f"http://127.0.0.1:{service.http_port}"
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
             # TCP_NODELAY: httpx writes a POST's headers and body separately; with Nagle on,

@@ -24,7 +24,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.clock import SystemClock  # noqa: E402
+from adapters.bootstrap import sources  # noqa: E402
 from bench._common import new_event, percentile  # noqa: E402
 from domain.codec import EventCodec  # noqa: E402
 from storage.chain import first_break  # noqa: E402
@@ -56,7 +56,7 @@ def _report(name: str, events: int, seconds: float, latencies: list[float] | Non
 
 
 async def single(path: Path, n: int) -> float:
-    store = await SqliteEventStore.open(path, clock=SystemClock())
+    store = await SqliteEventStore.open(path, clock=sources().clock)
     latencies = []
     started = time.perf_counter()
     for i in range(n):
@@ -71,7 +71,7 @@ async def single(path: Path, n: int) -> float:
 
 
 async def concurrent(path: Path, clients: int, per_client: int) -> float:
-    store = await SqliteEventStore.open(path, clock=SystemClock())
+    store = await SqliteEventStore.open(path, clock=sources().clock)
     latencies: list[float] = []
 
     async def client(c: int) -> None:
@@ -93,7 +93,7 @@ async def concurrent(path: Path, clients: int, per_client: int) -> float:
 
 
 async def batched(path: Path, batches: int, size: int = 1000) -> float:
-    store = await SqliteEventStore.open(path, clock=SystemClock())
+    store = await SqliteEventStore.open(path, clock=sources().clock)
     latencies = []
     all_events = [[new_event(b * size + i) for i in range(size)] for b in range(batches)]
     started = time.perf_counter()
@@ -164,7 +164,7 @@ async def main() -> None:
 
         async def fresh(name: str) -> Path:
             path = folder / name
-            store = await SqliteEventStore.open(path, clock=SystemClock())
+            store = await SqliteEventStore.open(path, clock=sources().clock)
             await store.aclose()
             return path
 

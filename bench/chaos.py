@@ -37,11 +37,11 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters import bootstrap  # noqa: E402
 from adapters.bootstrap import open_log  # noqa: E402
-from adapters.clock import SystemClock  # noqa: E402
 from adapters.demo.library import make_demo_library  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
-from adapters.runtime.service import Service, ServiceConfig, running_service  # noqa: E402
+from adapters.runtime.service import Service, ServiceConfig  # noqa: E402
 from domain.events import (  # noqa: E402
     PositionReported,
     PresetChanged,
@@ -140,7 +140,7 @@ async def _workload(service: Service, journal: Path, seed: int) -> None:
 
 
 async def child(folder: Path, seed: int) -> None:
-    async with running_service(_config(folder)) as service:
+    async with bootstrap.service(_config(folder)) as service:
         report = await _recovery_report(service)
         print("READY " + json.dumps(report), flush=True)
         async with anyio.create_task_group() as tg:
@@ -190,7 +190,7 @@ def _in_log(db: Path) -> set[str]:
 
 
 async def _verify(db: Path) -> bool:
-    async with open_log(db, clock=SystemClock(), create=False, migrate=False) as log:
+    async with open_log(db, create=False, migrate=False) as log:
         return (await verify(log.events, log.snapshots)).ok
 
 

@@ -24,9 +24,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters import bootstrap  # noqa: E402
 from adapters.demo.library import make_demo_library  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
-from adapters.runtime.service import ServiceConfig, running_service  # noqa: E402
+from adapters.runtime.service import ServiceConfig  # noqa: E402
 from bench._common import percentile  # noqa: E402
 from domain.events import (  # noqa: E402
     DomainEvent,
@@ -64,7 +65,7 @@ async def run(folder: Path, rate: int, seconds: float) -> None:
     )
     process = psutil.Process()
     latencies: list[float] = []
-    async with running_service(config) as service:
+    async with bootstrap.service(config) as service:
         tracks = sorted(service.app.state.tracks)
         await service.player.interact(TrackChanged(track=tracks[0]))
         start_seq = service.app.state.seq

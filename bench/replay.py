@@ -25,8 +25,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.bootstrap import open_log  # noqa: E402
-from adapters.clock import SystemClock  # noqa: E402
+from adapters.bootstrap import open_log, sources  # noqa: E402
 from bench._common import new_event  # noqa: E402
 from domain.state import state_hash  # noqa: E402
 from storage.projector import load_state, replay  # noqa: E402
@@ -35,7 +34,7 @@ BATCH = 10_000
 
 
 async def build(path: Path, n: int) -> None:
-    async with open_log(path, clock=SystemClock(), create=True, migrate=True) as log:
+    async with open_log(path, create=True, migrate=True) as log:
         started = time.perf_counter()
         for start in range(0, n, BATCH):
             await log.events.append([new_event(i) for i in range(start, min(n, start + BATCH))])
@@ -72,8 +71,8 @@ async def main() -> None:
         if not path.exists():
             await build(path, args.events)
         read_floor(path)
-        clock = SystemClock()
-        async with open_log(path, clock=clock, create=False, migrate=False) as log:
+        clock = sources().clock
+        async with open_log(path, create=False, migrate=False) as log:
             started = time.perf_counter()
             state = await replay(log.events)
             elapsed = time.perf_counter() - started
@@ -84,12 +83,12 @@ async def main() -> None:
             await log.snapshots.save(state, created_at=clock())
 
         started = time.perf_counter()
-        async with open_log(path, clock=clock, create=False, migrate=False) as log:
+        async with open_log(path, create=False, migrate=False) as log:
             cold = await load_state(log.events, log.snapshots, use_snapshots=False)
         no_snapshot = time.perf_counter() - started
 
         started = time.perf_counter()
-        async with open_log(path, clock=clock, create=False, migrate=False) as log:
+        async with open_log(path, create=False, migrate=False) as log:
             warm = await load_state(log.events, log.snapshots)
         with_snapshot = time.perf_counter() - started
 

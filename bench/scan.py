@@ -26,9 +26,7 @@ import soundfile as sf  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.bootstrap import open_log  # noqa: E402
-from adapters.clock import SystemClock  # noqa: E402
-from adapters.ids import new_event_id  # noqa: E402
+from adapters.bootstrap import open_log, sources  # noqa: E402
 from adapters.library.index import LibraryIndex  # noqa: E402
 from adapters.library.scan import scan  # noqa: E402
 from adapters.library.watch import LibraryWatcher  # noqa: E402
@@ -65,16 +63,17 @@ def check(condition: bool, what: str) -> None:
 
 
 async def scans(root: Path, files: int) -> LibraryIndex:
-    clock = SystemClock()
+    wired = sources()
+    clock, ids = wired.clock, wired.new_id
     index = LibraryIndex()
     t0 = time.perf_counter()
-    first = await scan(root, index, now_ms=clock, new_id=new_event_id)
+    first = await scan(root, index, now_ms=clock, new_id=ids)
     first_s = time.perf_counter() - t0
     added = [e.event for e in first.events if isinstance(e.event, TrackAdded)]
     check(len(added) == files == len(first.events), f"first scan: {len(added)} added of {files}")
     check(len({e.track for e in added}) == files, "first scan: track ids not distinct")
     t0 = time.perf_counter()
-    again = await scan(root, index, now_ms=clock, new_id=new_event_id)
+    again = await scan(root, index, now_ms=clock, new_id=ids)
     again_s = time.perf_counter() - t0
     check(not again.events and again.stats.unchanged == files, "repeat scan found changes")
     print(f"first scan   {files} files  {first_s:6.2f} s  {files / first_s:8.0f} files/s")
@@ -85,11 +84,12 @@ async def scans(root: Path, files: int) -> LibraryIndex:
 async def latency(
     root: Path, paths: list[Path], index: LibraryIndex, changes: int, debounce: float
 ) -> None:
-    clock = SystemClock()
+    wired = sources()
+    clock, ids = wired.clock, wired.new_id
     arrived: dict[str, float] = {}
     got = anyio.Event()
     db = root.parent / "log.db"
-    async with open_log(db, clock=clock, create=True, migrate=True) as log:
+    async with open_log(db, create=True, migrate=True) as log:
 
         async def deliver(events: Sequence[NewEvent]) -> None:
             nonlocal got
@@ -103,7 +103,7 @@ async def latency(
             got = anyio.Event()
 
         watcher = LibraryWatcher(
-            root, index, deliver, now_ms=clock, new_id=new_event_id, debounce_s=debounce
+            root, index, deliver, now_ms=clock, new_id=ids, debounce_s=debounce
         )
         samples: list[float] = []
         async with anyio.create_task_group() as tg:

@@ -1,9 +1,19 @@
-"""Errors raised by the pure core. Each carries its data and builds its message in `__init__`."""
+"""Errors raised by the pure core. Each carries its data and builds its message in `__init__`.
+
+`TierbufferError` is the root of every error tierbuffer raises on purpose (one line for the
+user, never a bug): each layer has its base under it — `DomainError` here, `StoreError` in
+storage, `AudioError`, `IngestError`, `ApiError`, ... in the adapters — so an entrypoint catches
+one type.
+"""
 
 from __future__ import annotations
 
 
-class DomainError(Exception):
+class TierbufferError(Exception):
+    """Root of tierbuffer's own errors: a message meant for the person who ran it."""
+
+
+class DomainError(TierbufferError):
     """Base of every error the domain raises."""
 
 

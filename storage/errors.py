@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from domain.errors import TierbufferError
 
-class StoreError(Exception):
+
+class StoreError(TierbufferError):
     """Base of every storage error; its message is one line meant for a person."""
 
 

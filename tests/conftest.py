@@ -14,6 +14,9 @@ from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
 from tests.support.events import T0, checkpoint, mixed_events, sidecars
 
+#: Fixtures of bad and tampered database files, shared by the storage and the CLI tests.
+pytest_plugins = ["tests.support.databases"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

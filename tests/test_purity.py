@@ -146,6 +146,43 @@ def test_domain_is_pure() -> None:
     assert not problems, "domain/ must stay pure (STYLE.md, Layers):\n" + "\n".join(problems)
 
 
+ADAPTERS = Path(domain.__file__).parent.parent / "adapters"
+TESTS = Path(__file__).resolve().parent
+#: The entrypoints: the only modules of the house that may import the composition root.
+ENTRYPOINTS = ("adapters/cli/", "adapters/bootstrap.py")
+
+
+def _violations(paths: Iterable[Path], banned: frozenset[str], root: Path) -> list[str]:
+    problems = []
+    for path in paths:
+        name = str(path.relative_to(root))
+        problems += import_violations(path.read_text(encoding="utf-8"), name, banned)
+    return problems
+
+
+def test_only_entrypoints_import_the_composition_root() -> None:
+    house = Path(domain.__file__).parent.parent
+    below = [
+        path
+        for package in ("domain", "storage", "adapters")
+        for path in _modules(house / package)
+        if not str(path.relative_to(house)).startswith(ENTRYPOINTS)
+    ]
+    problems = _violations(below, frozenset({"adapters.bootstrap"}), house)
+    assert not problems, "only the CLI and benchmarks import bootstrap:\n" + "\n".join(problems)
+
+
+def test_the_runtime_imports_neither_http_nor_the_cli() -> None:
+    runtime = _modules(ADAPTERS / "runtime")
+    problems = _violations(runtime, frozenset({"adapters.http", "adapters.cli"}), ADAPTERS.parent)
+    assert not problems, "the HTTP API is started by the composition root:\n" + "\n".join(problems)
+
+
+def test_storage_tests_do_not_import_adapters() -> None:
+    problems = _violations(_modules(TESTS / "storage"), frozenset({"adapters"}), TESTS.parent)
+    assert not problems, "storage is tested on its own:\n" + "\n".join(problems)
+
+
 def test_storage_does_not_depend_on_adapters() -> None:
     problems = []
     for path in _modules(Path(storage.__file__).parent):

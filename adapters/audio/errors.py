@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final, Literal, TypeAlias
 
+from adapters.errors import AdapterError
 from domain.events import FailureReason
 
 ReadReason: TypeAlias = Literal[
@@ -29,7 +30,7 @@ FAILURE_OF: Final[dict[ReadReason, FailureReason]] = {
 }
 
 
-class AudioError(Exception):
+class AudioError(AdapterError):
     """Base of the audio adapter's errors."""
 
 

@@ -1,0 +1,1 @@
+"""Audit tools over the log: exports that verify elsewhere, policy marks, the HTML report."""

@@ -17,7 +17,7 @@ from typing import Final, cast
 
 import msgspec
 
-from adapters.bootstrap import Log
+from adapters.errors import AdapterError
 from adapters.ingest import parse_time
 from domain.events import Recorded
 from domain.policy import audit_mark
@@ -25,6 +25,7 @@ from domain.projection import evolve
 from domain.state import State
 from storage.chain import GENESIS, ChainBreak, StoredRow, first_break
 from storage.eventstore import to_recorded
+from storage.log import Log
 from storage.projector import check_snapshot
 
 EXPORT_FORMAT: Final[str] = "tierbuffer-export/1"
@@ -70,7 +71,7 @@ class ExportedRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         )
 
 
-class ExportError(Exception):
+class ExportError(AdapterError):
     """An export file that cannot be read as one (not its format, or a line that is not a row)."""
 
     def __init__(self, path: Path, line: int, reason: str) -> None:

@@ -16,7 +16,7 @@ import anyio
 import msgspec
 
 from adapters.audit.report_data import Point, Session, fold_session, thin
-from adapters.bootstrap import Log
+from storage.log import Log
 
 COLOURS = ["#1b6ca8", "#e07a1f", "#3a9d4a", "#c0392b", "#7d3c98", "#7f8c8d"]
 WIDTH, HEIGHT = 760, 240

@@ -1,4 +1,9 @@
-"""`tierbuffer`: the command line. Errors are one line on stderr, never a traceback."""
+"""`tierbuffer`: the command line. Errors are one line on stderr, never a traceback.
+
+One module per group of commands, each with `register(subparsers)`: `events` (ingest, state,
+replay, migrate), `audit` (log, verify, export, report), `service` (serve, demo), `library`
+(scan), `simulate`.
+"""
 
 from __future__ import annotations
 
@@ -12,36 +17,17 @@ from typing import TextIO
 
 import anyio
 
-from adapters.audit.export import ExportError
-from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, default_db_path
-from adapters.cli import audit as cli_audit
-from adapters.cli import events as commands
-from adapters.cli import library as cli_library
-from adapters.cli import service as cli_service
-from adapters.cli import simulate as cli_simulate
-from adapters.http.config import HttpConfigError
-from adapters.ingest import IngestError
-from domain.errors import DomainError
-from domain.events import EVENT_TYPES
-from storage.errors import StoreError
+from adapters.bootstrap import default_db_path
+from adapters.cli import audit, events, library, service, simulate
+from domain.errors import TierbufferError
 
 logger = logging.getLogger(__name__)
 
 Command = Callable[[argparse.Namespace, TextIO], Awaitable[int]]
 
-
-def _event_type(value: str) -> str:
-    if value not in EVENT_TYPES:
-        known = ", ".join(sorted(EVENT_TYPES))
-        raise argparse.ArgumentTypeError(f"unknown event type {value!r} (known: {known})")
-    return value
-
-
-def _non_negative(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return number
+#: Each module adds its commands with `register(subparsers)`; a command's handler is set as
+#: `run`: `async (args, out) -> exit code`.
+COMMANDS = (events, audit, service, library, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,77 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("ingest", help="append the events of a JSON-lines session file")
-    p.add_argument("file", help="one event per line (schema in the README); all or nothing")
-    p.add_argument(
-        "--snapshot-every",
-        type=_non_negative,
-        default=DEFAULT_SNAPSHOT_EVERY,
-        help="write a snapshot when this many events were added since the last one "
-        f"(default {DEFAULT_SNAPSHOT_EVERY}; 0 never)",
-    )
-    p.set_defaults(run=commands.ingest)
-
-    p = sub.add_parser("log", help="the audit view of the event log, with policy marks")
-    p.add_argument("--type", type=_event_type, action="append", help="only this type (repeatable)")
-    p.add_argument("--track", help="only events about this track")
-    p.add_argument("--since", type=_non_negative, default=0, help="only after this sequence number")
-    p.add_argument(
-        "--from",
-        dest="begin",
-        type=cli_audit.moment,
-        help="only events that occurred at or after this time (ms since the epoch or ISO-8601)",
-    )
-    p.add_argument(
-        "--to", dest="end", type=cli_audit.moment, help="only events that occurred at or before"
-    )
-    p.add_argument(
-        "--format",
-        choices=["table", "jsonl"],
-        default="table",
-        help="table (default) or JSON lines with payloads, hashes and marks",
-    )
-    p.add_argument("--json", action="store_true", help="the same as --format jsonl")
-    p.add_argument("--follow", action="store_true", help="keep printing new events until Ctrl-C")
-    p.add_argument("--poll", type=float, default=0.5, help=argparse.SUPPRESS)
-    p.set_defaults(run=cli_audit.show_log)
-
-    p = sub.add_parser("state", help="the projected state and its state-hash")
-    p.add_argument("--json", action="store_true", help="the canonical state as JSON")
-    p.set_defaults(run=commands.show_state)
-
-    p = sub.add_parser(
-        "verify",
-        help="check the hash chain end to end and every snapshot against a fresh replay, or "
-        "an exported file's chain (exit 1 naming the first bad sequence number)",
-    )
-    p.add_argument(
-        "--file", default=None, metavar="EXPORT.jsonl", help="verify this export instead"
-    )
-    p.set_defaults(run=cli_audit.verify)
-
-    p = sub.add_parser(
-        "export", help="write the log as JSON lines with every hashed column, to verify elsewhere"
-    )
-    p.add_argument("file", help="the JSON-lines file to write")
-    p.set_defaults(run=cli_audit.export_log)
-
-    p = sub.add_parser(
-        "report", help="write one self-contained HTML page plotting the session in the log"
-    )
-    p.add_argument("--out", default="report.html", help="where (default report.html)")
-    p.set_defaults(run=cli_audit.write_report)
-
-    p = sub.add_parser("replay", help="rebuild the state from the log alone, ignoring snapshots")
-    p.set_defaults(run=commands.run_replay)
-
-    p = sub.add_parser("migrate", help="create the database or upgrade its schema, nothing else")
-    p.set_defaults(run=commands.migrate)
-
-    cli_service.register(sub)
-    cli_library.register(sub)
-    cli_simulate.register(sub)
+    for module in COMMANDS:
+        module.register(sub)
     return parser
 
 
@@ -146,7 +63,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = out if out is not None else sys.stdout
     try:
         return anyio.run(run, args, stream, backend="asyncio")
-    except (StoreError, DomainError, IngestError, HttpConfigError, ExportError) as e:
+    except TierbufferError as e:
         print(f"tierbuffer: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,5 +1,5 @@
-"""Audit commands: `log` (table or JSON lines, time ranges, policy marks, follow), `export`,
-`verify --file` and `report`."""
+"""Audit commands: `log` (table or JSON lines, time ranges, policy marks, follow), `verify`
+(the database, or `--file` an export), `export` and `report`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import os
 import signal
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
 import msgspec
@@ -22,22 +22,71 @@ from adapters.audit.export import (
     verify_export,
 )
 from adapters.audit.report import render_report
-from adapters.bootstrap import Log, open_log
-from adapters.cli.events import iso, run_verify
-from adapters.clock import SystemClock
+from adapters.bootstrap import open_log
+from adapters.cli.events import iso
+from adapters.cli.options import event_type, non_negative
+from adapters.ingest import EventParseError
 from domain.events import Recorded, track_of
 from domain.state import State
 from storage.chain import StoredRow
+from storage.log import Log
+from storage.projector import verify as verify_log
 
 _json = msgspec.json.Encoder()
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("log", help="the audit view of the event log, with policy marks")
+    p.add_argument("--type", type=event_type, action="append", help="only this type (repeatable)")
+    p.add_argument("--track", help="only events about this track")
+    p.add_argument("--since", type=non_negative, default=0, help="only after this sequence number")
+    p.add_argument(
+        "--from",
+        dest="begin",
+        type=moment,
+        help="only events that occurred at or after this time (ms since the epoch or ISO-8601)",
+    )
+    p.add_argument("--to", dest="end", type=moment, help="only events that occurred at or before")
+    p.add_argument(
+        "--format",
+        choices=["table", "jsonl"],
+        default="table",
+        help="table (default) or JSON lines with payloads, hashes and marks",
+    )
+    p.add_argument("--json", action="store_true", help="the same as --format jsonl")
+    p.add_argument("--follow", action="store_true", help="keep printing new events until Ctrl-C")
+    p.add_argument("--poll", type=float, default=0.5, help=argparse.SUPPRESS)
+    p.set_defaults(run=show_log)
+
+    p = subparsers.add_parser(
+        "verify",
+        help="check the hash chain end to end and every snapshot against a fresh replay, or "
+        "an exported file's chain (exit 1 naming the first bad sequence number)",
+    )
+    p.add_argument(
+        "--file", default=None, metavar="EXPORT.jsonl", help="verify this export instead"
+    )
+    p.set_defaults(run=verify)
+
+    p = subparsers.add_parser(
+        "export", help="write the log as JSON lines with every hashed column, to verify elsewhere"
+    )
+    p.add_argument("file", help="the JSON-lines file to write")
+    p.set_defaults(run=export_log)
+
+    p = subparsers.add_parser(
+        "report", help="write one self-contained HTML page plotting the session in the log"
+    )
+    p.add_argument("--out", default="report.html", help="where (default report.html)")
+    p.set_defaults(run=write_report)
 
 
 def moment(value: str) -> int:
     """argparse type for `--from/--to`: ms since the epoch or ISO-8601 with a timezone."""
     try:
         return parse_moment(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
+    except EventParseError as e:
+        raise argparse.ArgumentTypeError(e.reason) from e
 
 
 def _keep(args: argparse.Namespace, row: StoredRow, recorded: Recorded) -> bool:
@@ -85,7 +134,7 @@ async def _print_from(
 
 
 async def show_log(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+    async with open_log(args.db, create=False, migrate=False) as log:
         if not args.follow:
             state = await state_before(log, args.since)
             await _print_from(log, args, out, args.since, state)
@@ -111,7 +160,7 @@ async def _cancel_on_interrupt(scope: anyio.CancelScope) -> None:
 
 async def export_log(args: argparse.Namespace, out: TextIO) -> int:
     target = Path(args.file)
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+    async with open_log(args.db, create=False, migrate=False) as log:
         last = await log.events.last_seq()
         await anyio.to_thread.run_sync(_write_export, log, target, last)
     out.write(f"exported {last} events to {target}\n")
@@ -153,7 +202,7 @@ async def verify_file(args: argparse.Namespace, out: TextIO) -> int:
 
 async def write_report(args: argparse.Namespace, out: TextIO) -> int:
     target = Path(args.out)
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+    async with open_log(args.db, create=False, migrate=False) as log:
         page = await render_report(log, title=str(args.db))
     await anyio.to_thread.run_sync(target.write_text, page, "utf-8")
     out.write(f"report written to {target} ({len(page) // 1024} KiB)\n")
@@ -165,3 +214,19 @@ async def verify(args: argparse.Namespace, out: TextIO) -> int:
     if args.file is not None:
         return await verify_file(args, out)
     return await run_verify(args, out)
+
+
+async def run_verify(args: argparse.Namespace, out: TextIO) -> int:
+    async with open_log(args.db, create=False, migrate=False) as log:
+        report = await verify_log(log.events, log.snapshots)
+    for stale in report.stale_snapshots:
+        out.write(f"note: snapshot {stale.id} at {stale.seq} {stale.reason}\n")
+    if report.chain_break is not None:
+        out.write(f"FAILED at sequence {report.chain_break.seq}: {report.chain_break.reason}\n")
+    for bad in report.snapshot_mismatches:
+        out.write(f"FAILED: snapshot {bad.id} at sequence {bad.seq} {bad.reason}\n")
+    if report.ok:
+        out.write(f"ok: {report.events} events, hash chain intact, snapshots match a replay\n")
+        out.write(f"state-hash: {report.state_hash}\n")
+        return 0
+    return 1

@@ -1,4 +1,4 @@
-"""What each CLI command does. Functions take parsed arguments and write to the given stream."""
+"""Commands on the event log itself: `ingest`, `state`, `replay`, `migrate`."""
 
 from __future__ import annotations
 
@@ -6,18 +6,46 @@ import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import msgspec
 
-from adapters.bootstrap import open_log, snapshot_if_due
-from adapters.clock import SystemClock
+from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log, sources
+from adapters.cli.options import non_negative
 from adapters.ingest import read_session
 from domain.events import NewEvent
 from domain.state import State, encode_state, state_hash
-from storage.projector import load_state, replay, verify
+from storage.log import snapshot_if_due
+from storage.projector import load_state, replay
 
 _json = msgspec.json.Encoder()
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("ingest", help="append the events of a JSON-lines session file")
+    p.add_argument("file", help="one event per line (schema in the README); all or nothing")
+    p.add_argument(
+        "--snapshot-every",
+        type=non_negative,
+        default=DEFAULT_SNAPSHOT_EVERY,
+        help="write a snapshot when this many events were added since the last one "
+        f"(default {DEFAULT_SNAPSHOT_EVERY}; 0 never)",
+    )
+    p.set_defaults(run=ingest)
+
+    p = subparsers.add_parser("state", help="the projected state and its state-hash")
+    p.add_argument("--json", action="store_true", help="the canonical state as JSON")
+    p.set_defaults(run=show_state)
+
+    p = subparsers.add_parser(
+        "replay", help="rebuild the state from the log alone, ignoring snapshots"
+    )
+    p.set_defaults(run=run_replay)
+
+    p = subparsers.add_parser(
+        "migrate", help="create the database or upgrade its schema, nothing else"
+    )
+    p.set_defaults(run=migrate)
 
 
 def iso(ms: int) -> str:
@@ -30,8 +58,8 @@ async def ingest(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _append_session(args: argparse.Namespace, events: list[NewEvent], out: TextIO) -> int:
-    clock = SystemClock()
-    async with open_log(args.db, clock=clock, create=True, migrate=True) as log:
+    clock = sources().clock
+    async with open_log(args.db, create=True, migrate=True, clock=clock) as log:
         before = await log.events.last_seq()
         seqs = await log.events.append(events)
         fresh = [s for s in seqs if s > before]
@@ -62,7 +90,7 @@ def _describe(state: State) -> str:
 
 
 async def show_state(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+    async with open_log(args.db, create=False, migrate=False) as log:
         loaded = await load_state(log.events, log.snapshots)
     for skipped in loaded.skipped:
         out.write(f"warning: snapshot {skipped.id} at {skipped.seq} skipped: {skipped.reason}\n")
@@ -75,24 +103,8 @@ async def show_state(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-async def run_verify(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
-        report = await verify(log.events, log.snapshots)
-    for stale in report.stale_snapshots:
-        out.write(f"note: snapshot {stale.id} at {stale.seq} {stale.reason}\n")
-    if report.chain_break is not None:
-        out.write(f"FAILED at sequence {report.chain_break.seq}: {report.chain_break.reason}\n")
-    for bad in report.snapshot_mismatches:
-        out.write(f"FAILED: snapshot {bad.id} at sequence {bad.seq} {bad.reason}\n")
-    if report.ok:
-        out.write(f"ok: {report.events} events, hash chain intact, snapshots match a replay\n")
-        out.write(f"state-hash: {report.state_hash}\n")
-        return 0
-    return 1
-
-
 async def run_replay(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, clock=SystemClock(), create=False, migrate=False) as log:
+    async with open_log(args.db, create=False, migrate=False) as log:
         started = time.perf_counter()
         state = await replay(log.events)
         elapsed = time.perf_counter() - started
@@ -103,7 +115,7 @@ async def run_replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def migrate(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, clock=SystemClock(), create=True, migrate=True) as log:
+    async with open_log(args.db, create=True, migrate=True) as log:
         count = await log.events.last_seq()
     out.write(f"{args.db}: schema up to date ({count} events)\n")
     return 0

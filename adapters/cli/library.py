@@ -10,20 +10,16 @@ from typing import Any, TextIO
 
 import msgspec
 
-from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log, snapshot_if_due
-from adapters.clock import SystemClock
-from adapters.ids import new_event_id
+from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log, sources
+from adapters.cli.options import folder
 from adapters.library.index import LibraryIndex, known_unreadable
 from adapters.library.scan import LibraryMissingError, ScanResult, scan
 from domain.events import TrackUnreadable
+from storage.log import snapshot_if_due
 from storage.projector import load_state
 
 SHOWN_UNREADABLE = 20
 _json = msgspec.json.Encoder()
-
-
-def _folder(value: str) -> Path:
-    return Path(value).expanduser()
 
 
 def register(subparsers: Any) -> None:
@@ -33,7 +29,7 @@ def register(subparsers: Any) -> None:
         help="walk a library folder and append track added/modified/moved/deleted/unreadable "
         "events for whatever differs from the log",
     )
-    p.add_argument("--library", type=_folder, required=True, metavar="DIR", help="the library root")
+    p.add_argument("--library", type=folder, required=True, metavar="DIR", help="the library root")
     p.add_argument(
         "--deep",
         action="store_true",
@@ -74,17 +70,17 @@ class ProgressBar:
 
 
 async def run_scan(args: argparse.Namespace, out: TextIO) -> int:
-    clock = SystemClock()
+    wired = sources()
     root: Path = args.library
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar(sys.stderr) if show else None
-    async with open_log(args.db, clock=clock, create=True, migrate=True) as log:
+    async with open_log(args.db, create=True, migrate=True, clock=wired.clock) as log:
         loaded = await load_state(log.events, log.snapshots)
         recorded = [r.event async for r in log.events.read(types={"TrackUnreadable"})]
         index = LibraryIndex.from_state(loaded.state, known_unreadable(recorded))
         try:
             result = await scan(
-                root, index, now_ms=clock, new_id=new_event_id, progress=bar, deep=args.deep
+                root, index, now_ms=wired.clock, new_id=wired.new_id, progress=bar, deep=args.deep
             )
         except LibraryMissingError as e:
             print(f"tierbuffer: error: {e}", file=sys.stderr)
@@ -95,7 +91,9 @@ async def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         seqs = await log.events.append(result.events) if result.events else []
         if seqs:
             loaded = await load_state(log.events, log.snapshots)
-            await snapshot_if_due(log, loaded.state, every=DEFAULT_SNAPSHOT_EVERY, clock=clock)
+            await snapshot_if_due(
+                log, loaded.state, every=DEFAULT_SNAPSHOT_EVERY, clock=wired.clock
+            )
     out.write(summary(root, result, len(seqs)))
     return 0
 

@@ -10,28 +10,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
-import msgspec
 
-from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log
-from adapters.clock import SystemClock
+from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log, serve_until_signalled, service
+from adapters.cli.options import positive
 from adapters.demo.library import make_demo_library
 from adapters.demo.session import play_session, report
 from adapters.http.config import HttpConfig, parse_bind
 from adapters.runtime.scheduler import SchedulerConfig
-from adapters.runtime.service import ServiceConfig, running_service, serve_until_signalled
+from adapters.runtime.service import ServiceConfig
 from storage.projector import verify
 
 
 def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "tierbuffer" / "chunks"
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return number
 
 
 def _speed(value: str) -> float:
@@ -44,13 +36,13 @@ def _speed(value: str) -> float:
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
-        type=_positive,
+        type=positive,
         default=os.cpu_count() or 2,
         help="render worker processes (default: one per CPU)",
     )
     p.add_argument(
         "--snapshot-every",
-        type=_positive,
+        type=positive,
         default=DEFAULT_SNAPSHOT_EVERY,
         help=f"write a snapshot every N events (default {DEFAULT_SNAPSHOT_EVERY})",
     )
@@ -124,10 +116,7 @@ def http_config(
 async def serve(args: argparse.Namespace, out: TextIO) -> int:
     cache_dir = args.cache_dir or default_cache_dir()
     config = _config(args, args.db, args.library.expanduser(), cache_dir)
-    http = http_config(args)
-    if http is not None:
-        config = msgspec.structs.replace(config, http=http)
-    await serve_until_signalled(config)
+    await serve_until_signalled(config, http=http_config(args))
     return 0
 
 
@@ -142,15 +131,15 @@ async def demo(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"demo library: {library} (generating it the first time takes a few seconds)\n")
         await anyio.to_thread.run_sync(make_demo_library, library)
     out.write(f"starting the service: log {db}, {args.workers} render workers\n")
-    async with running_service(_config(args, db, library, cache_dir)) as service:
-        tracks = len(service.app.state.tracks)
+    async with service(_config(args, db, library, cache_dir)) as running:
+        tracks = len(running.app.state.tracks)
         out.write(f"library scanned: {tracks} tracks; playing at {args.speed:g}x speed\n\n")
         if tracks == 0:
             out.write("tierbuffer: the library has no readable audio files\n")
             return 2
-        tally = await play_session(service, out, speed=args.speed, wait_s=20.0)
-        out.write(report(service, tally, started, db))
-    async with open_log(db, clock=SystemClock(), create=False, migrate=False) as log:
+        tally = await play_session(running, out, speed=args.speed, wait_s=20.0)
+        out.write(report(running, tally, started, db))
+    async with open_log(db, create=False, migrate=False) as log:
         checked = await verify(log.events, log.snapshots)
     out.write(f"verify: {'ok' if checked.ok else 'FAILED'} ({checked.events} events checked)\n")
     return 0 if checked.ok else 1

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 import msgspec
 from starlette.requests import Request
 
-from adapters.http.schemas import field_of
-from adapters.ingest import parse_line
+from adapters.errors import AdapterError
+from adapters.ingest import EventParseError, parse_object
 from domain.events import INTERACTION_TYPES, NewEvent
 
 #: What a player may post: its own interactions. Worker outcomes, library and lifecycle facts
@@ -24,7 +24,7 @@ MAX_INT = 2**53
 _KEY_NAMESPACE = uuid.UUID("0b8a3c52-1f7e-4d1b-a6f2-93c4e5d7a810")
 
 
-class ApiError(Exception):
+class ApiError(AdapterError):
     """A request the API refuses, with its status code and the field it is about."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
@@ -81,13 +81,10 @@ def parse_interaction(body: bytes, *, default_id: str, now_ms: int) -> NewEvent:
     if isinstance(kind, str) and kind not in POSTABLE:
         allowed = ", ".join(sorted(POSTABLE))
         raise ApiError(422, "invalid", f"type {kind!r} is not an interaction ({allowed})", "type")
-    data.setdefault("at", now_ms)
     try:
-        return parse_line(msgspec.json.encode(data), default_id=default_id)
-    except ValueError as e:
-        message = str(e)
-        field = "type" if "event type" in message else field_of(message)
-        raise ApiError(422, "invalid", message, field) from e
+        return parse_object(data, default_id=default_id, default_at=now_ms)
+    except EventParseError as e:
+        raise ApiError(422, "invalid", e.reason, e.field) from e
 
 
 def query_int(

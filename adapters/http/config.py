@@ -12,11 +12,13 @@ from typing import Final
 
 import msgspec
 
+from adapters.errors import AdapterError
+
 MAX_BODY_BYTES: Final[int] = 64 * 1024
 MAX_WAIT_MS: Final[int] = 30_000
 
 
-class HttpConfigError(Exception):
+class HttpConfigError(AdapterError):
     """The HTTP settings cannot be served as given."""
 
     def __init__(self, value: str, reason: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import msgspec
@@ -23,18 +23,18 @@ from adapters.http.bodies import (
 )
 from adapters.http.config import MAX_WAIT_MS, HttpConfig
 from adapters.http.openapi import openapi_document
-from adapters.http.schemas import Accepted, LogPage, Pending, field_of
+from adapters.http.schemas import Accepted, LogPage, Pending
 from adapters.http.sse import EventStream
 from adapters.http.views import log_entry, status_of, tracks_of
-from adapters.runtime.player import ChunkResult
-from domain.events import EVENT_TYPES, ChunkKey
+from adapters.ingest import EventParseError
+from adapters.runtime.player import ChunkResult, Player
+from domain.events import EVENT_TYPES, ChunkKey, Preset, Tenths, TrackId
 from domain.tiers import chunk_id
-
-if TYPE_CHECKING:
-    from adapters.runtime.service import Service
 
 _encoder = msgspec.json.Encoder()
 MAX_PAGE = 1000
+#: The types a chunk key's path segments must have (the integers are checked by `_path_int`).
+_KEY_FIELDS: dict[str, Any] = {"track": TrackId, "preset": Preset, "intensity_tenths": Tenths}
 
 
 def json_response(
@@ -44,8 +44,8 @@ def json_response(
 
 
 class Api:
-    def __init__(self, service: Service, config: HttpConfig) -> None:
-        self.service = service
+    def __init__(self, player: Player, config: HttpConfig) -> None:
+        self.player = player
         self.config = config
         self.streams: set[anyio.CancelScope] = set()
         self._openapi = _encoder.encode(openapi_document())
@@ -66,40 +66,44 @@ class Api:
         ]
 
     async def interact(self, request: Request) -> Response:
-        app = self.service.app
+        player = self.player
         body = await read_body(request, self.config.max_body_bytes)
-        default_id = event_id_for(request.headers.get("idempotency-key"), app.new_id)
-        new = parse_interaction(body, default_id=default_id, now_ms=app.clock())
-        (seq,) = await app.append([new])
+        default_id = event_id_for(request.headers.get("idempotency-key"), player.new_id)
+        new = parse_interaction(body, default_id=default_id, now_ms=player.now())
+        seq = await player.interact(new.event, event_id=new.event_id, occurred_at=new.occurred_at)
         return json_response(Accepted(seq, new.event_id))
 
     async def chunk_playing(self, request: Request) -> Response:
         index = _path_int(request, "index")
         wait_s = query_int(request.query_params, "wait_ms", 10_000, high=MAX_WAIT_MS) / 1000
-        return _chunk_response(await self.service.player.chunk(index, wait_s=wait_s))
+        return _chunk_response(await self.player.chunk(index, wait_s=wait_s))
 
     async def chunk_key(self, request: Request) -> Response:
         params = request.path_params
-        raw = {
-            "track": params["track"],
-            "revision": _path_int(request, "revision"),
-            "preset": params["preset"],
-            "intensity_tenths": _path_int(request, "intensity_tenths"),
-            "index": _path_int(request, "index"),
-        }
-        try:
-            key = msgspec.convert(raw, ChunkKey)
-        except msgspec.ValidationError as e:
-            message = str(e).replace("$.", "")
-            raise ApiError(422, "invalid", message, field_of(message)) from e
+        for name, value in (
+            ("track", params["track"]),
+            ("preset", params["preset"]),
+            ("intensity_tenths", _path_int(request, "intensity_tenths")),
+        ):
+            try:
+                msgspec.convert(value, _KEY_FIELDS[name])
+            except msgspec.ValidationError as e:
+                raise ApiError(422, "invalid", f"`{name}`: {e}", name) from e
+        key = ChunkKey(
+            params["track"],
+            _path_int(request, "revision"),
+            params["preset"],
+            _path_int(request, "intensity_tenths"),
+            _path_int(request, "index"),
+        )
         wait_s = query_int(request.query_params, "wait_ms", 10_000, high=MAX_WAIT_MS) / 1000
-        return _chunk_response(await self.service.player.chunk_by_key(key, wait_s=wait_s))
+        return _chunk_response(await self.player.chunk_by_key(key, wait_s=wait_s))
 
     async def status(self, request: Request) -> Response:
-        return json_response(status_of(self.service))
+        return json_response(status_of(self.player))
 
     async def tracks(self, request: Request) -> Response:
-        return json_response(tracks_of(self.service.app.state))
+        return json_response(tracks_of(self.player.state))
 
     async def events(self, request: Request) -> Response:
         query = request.query_params
@@ -112,7 +116,7 @@ class Api:
         begin, end = _moment(query.get("from"), "from"), _moment(query.get("to"), "to")
         track = query.get("track") or None
         entries, last = [], after
-        rows = self.service.app.log.events.read_rows(after=after, types=types, track=track)
+        rows = self.player.rows(after=after, types=types, track=track)
         async with aclosing(closable(rows)) as stream:
             async for row in stream:
                 last = row.seq
@@ -135,8 +139,8 @@ class Api:
                 raise ApiError(422, "invalid", message, "Last-Event-ID")
             after = int(resume)
         else:
-            after = query_int(request.query_params, "after", self.service.app.state.seq)
-        return EventStream(self.service.app, after, self.config, self.streams)
+            after = query_int(request.query_params, "after", self.player.state.seq)
+        return EventStream(self.player, after, self.config, self.streams)
 
     async def openapi(self, request: Request) -> Response:
         return Response(self._openapi, media_type="application/json")
@@ -154,7 +158,7 @@ def _moment(raw: str | None, name: str) -> int | None:
         return None
     try:
         return parse_moment(raw)
-    except ValueError as e:
+    except EventParseError as e:
         raise ApiError(422, "invalid", f"`{name}`: {e}", name) from e
 
 

@@ -3,7 +3,6 @@ from them, so the document and the code cannot drift apart)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -115,13 +114,3 @@ class LogPage(msgspec.Struct, frozen=True):
     events: list[LogEntry]
     #: pass as `after` for the next page; null when this page reached the end of the log
     next_after: int | None
-
-
-_AT_FIELD = re.compile(r"at `\$?\.?([^`]*)`")
-_NAMED = re.compile(r"`\$?\.?([A-Za-z_][A-Za-z0-9_.\[\]]*)`")
-
-
-def field_of(message: str) -> str | None:
-    """The field a validation message names: msgspec's "… - at `$.x`", else the first `name`."""
-    found = _AT_FIELD.search(message) or _NAMED.search(message)
-    return found.group(1) if found else None

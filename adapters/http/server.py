@@ -28,17 +28,16 @@ from adapters.http.bodies import ApiError
 from adapters.http.config import HttpConfig, HttpConfigError
 from adapters.http.routes import Api, json_response
 from adapters.http.schemas import ErrorBody, ErrorDetail
+from adapters.runtime.player import Player
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-    from adapters.runtime.service import Service
-
 logger = logging.getLogger(__name__)
 
 
-def build_app(service: Service, config: HttpConfig) -> tuple[ASGIApp, Api]:
-    api = Api(service, config)
+def build_app(player: Player, config: HttpConfig) -> tuple[ASGIApp, Api]:
+    api = Api(player, config)
     app = Starlette(
         routes=api.routes(),
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
@@ -70,9 +69,9 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, config: HttpConfig, service: Service) -> None:
+    def __init__(self, config: HttpConfig, player: Player) -> None:
         self.config = config
-        self.service = service
+        self.player = player
 
     def bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
@@ -92,7 +91,7 @@ class HttpServer:
 
     async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; reports the bound port when it accepts connections."""
-        app, api = build_app(self.service, self.config)
+        app, api = build_app(self.player, self.config)
         uconfig = uvicorn.Config(
             app,
             lifespan="off",

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from adapters.audit.export import closable
 from adapters.http.config import HttpConfig
 from adapters.http.views import log_entry
-from adapters.runtime.app import Application
+from adapters.runtime.player import Player
 
 _encoder = msgspec.json.Encoder()
 
@@ -29,12 +29,12 @@ class EventStream:
 
     def __init__(
         self,
-        app: Application,
+        player: Player,
         after: int,
         config: HttpConfig,
         streams: set[anyio.CancelScope],
     ) -> None:
-        self.app = app
+        self.player = player
         self.after = after
         self.config = config
         self.streams = streams
@@ -63,7 +63,7 @@ class EventStream:
         if not await self._send(send, b"retry: 1000\n\n"):
             return
         while True:
-            async with aclosing(closable(self.app.log.events.read_rows(after=cursor))) as rows:
+            async with aclosing(closable(self.player.rows(after=cursor))) as rows:
                 async for row in rows:
                     data = _encoder.encode(log_entry(row))
                     head = f"id: {row.seq}\nevent: {row.type}\ndata: ".encode()
@@ -73,7 +73,7 @@ class EventStream:
                     if sent >= self.config.stream_max_events:
                         return
             with anyio.move_on_after(self.config.heartbeat_s) as waited:
-                await self.app.changed(cursor)
+                await self.player.changed(cursor)
             if waited.cancelled_caught and not await self._send(send, b": heartbeat\n\n"):
                 return
 

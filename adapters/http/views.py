@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import msgspec
 
 from adapters.http.schemas import (
@@ -17,16 +15,15 @@ from adapters.http.schemas import (
     Tracks,
     WorkerStatus,
 )
+from adapters.runtime.player import Player
 from domain.state import State
 from domain.tiers import budgets_in_force, chunk_count, now_playing
 from storage.chain import StoredRow
 
-if TYPE_CHECKING:
-    from adapters.runtime.service import Service
 
-
-def status_of(service: Service) -> Status:
-    state = service.app.state
+def status_of(player: Player) -> Status:
+    state = player.state
+    runtime = player.runtime()
     cache, stats = state.cache, state.stats
     budgets = budgets_in_force(state, now_playing(state, state.clock_ms))
     hits = {"L1": stats.hits_l1, "L2": stats.hits_l2, "L3": stats.hits_l3}
@@ -41,7 +38,6 @@ def status_of(service: Service) -> Status:
         )
     served = stats.hits_l1 + stats.hits_l2 + stats.hits_l3
     predictor = state.predictor
-    watcher = service.watcher
     return Status(
         seq=state.seq,
         event_time=state.clock_ms,
@@ -57,15 +53,13 @@ def status_of(service: Service) -> Status:
         in_flight=len(cache.inflight),
         failed_chunks=len(cache.failures),
         workers=WorkerStatus(
-            configured=service.config.scheduler.workers,
-            running=service.scheduler.running,
-            outcomes=dict(service.scheduler.outcomes),
+            configured=runtime.workers, running=runtime.running, outcomes=runtime.outcomes
         ),
         memory_level=cache.pressure,
         library=LibraryStatus(
             tracks=len(state.tracks),
-            watcher=watcher.status.mode if watcher is not None else "off",
-            watcher_detail=watcher.status.detail if watcher is not None else "",
+            watcher=runtime.watcher,
+            watcher_detail=runtime.watcher_detail,
         ),
         predictor_accuracy=(
             round(predictor.correct / predictor.predictions, 4) if predictor.predictions else None

@@ -21,6 +21,7 @@ from pathlib import Path
 import anyio
 import msgspec
 
+from adapters.errors import AdapterError
 from adapters.library.examine import Hashed, ProbeOutcome, bind, hash_batch, in_threads, probe_batch
 from adapters.library.fingerprint import Probed
 from adapters.library.index import LibraryIndex, Unreadable
@@ -40,7 +41,7 @@ from domain.state import State
 Progress = Callable[[int, int], None]  # (files done, files listed)
 
 
-class LibraryMissingError(Exception):
+class LibraryMissingError(AdapterError):
     """The library root does not exist or is not a folder (nothing is emitted for it)."""
 
     def __init__(self, root: Path) -> None:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 import anyio
 from anyio.abc import TaskStatus
 
-from adapters.bootstrap import Log, snapshot_if_due
 from domain.events import DomainEvent, NewEvent
 from domain.projection import evolve
 from domain.state import State
+from storage.log import Log, snapshot_if_due
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,14 @@
-"""The interface a player uses: interactions in, rendered chunks out.
+"""The interface a player uses: interactions in, rendered chunks out, and what it may read.
 
-The HTTP API wraps exactly this; the demo and the end-to-end tests drive it directly.
+The one entrance for every player action and read: the HTTP API wraps exactly this (it never
+reaches behind it into the application, the log or the scheduler); the demo and the end-to-end
+tests drive it directly.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Literal
 
 import anyio
@@ -15,6 +18,7 @@ from adapters.runtime.app import Application
 from domain.events import ChunkFileLost, ChunkKey, ChunkRequested, DomainEvent, NewEvent
 from domain.state import State
 from domain.tiers import chunk_count, chunk_id
+from storage.chain import StoredRow
 from storage.chunks import ChunkStoreError, FileChunkStore
 
 ChunkStatus = Literal["hit", "rendered", "pending", "unavailable"]
@@ -55,16 +59,59 @@ def current_key(state: State, index: int) -> ChunkKey | None:
     )
 
 
+class RuntimeStatus(msgspec.Struct, frozen=True):
+    """What the running service reports beside the folded state."""
+
+    workers: int
+    running: list[ChunkKey]
+    outcomes: dict[str, int]
+    watcher: str
+    watcher_detail: str
+
+
 class Player:
-    def __init__(self, app: Application, chunks: FileChunkStore) -> None:
+    def __init__(
+        self,
+        app: Application,
+        chunks: FileChunkStore,
+        status: Callable[[], RuntimeStatus],
+    ) -> None:
         self.app = app
         self.chunks = chunks
+        self._status = status
 
-    async def interact(self, event: DomainEvent, *, event_id: str | None = None) -> int:
-        """Append one interaction now; returns its sequence number once committed."""
-        new = NewEvent(event_id or self.app.new_id(), self.app.clock(), event)
+    @property
+    def state(self) -> State:
+        return self.app.state
+
+    def now(self) -> int:
+        return self.app.clock()
+
+    def new_id(self) -> str:
+        return self.app.new_id()
+
+    def runtime(self) -> RuntimeStatus:
+        return self._status()
+
+    async def interact(
+        self, event: DomainEvent, *, event_id: str | None = None, occurred_at: int | None = None
+    ) -> int:
+        """Append one interaction (now, unless the player says when); returns its sequence
+        number once committed. A retried `event_id` is appended once."""
+        at = self.app.clock() if occurred_at is None else occurred_at
+        new = NewEvent(event_id or self.app.new_id(), at, event)
         (seq,) = await self.app.append([new])
         return seq
+
+    def rows(
+        self, *, after: int = 0, types: Collection[str] | None = None, track: str | None = None
+    ) -> AsyncIterator[StoredRow]:
+        """The log as stored, from sequence `after`, filtered by type and track."""
+        return self.app.log.events.read_rows(after=after, types=types, track=track)
+
+    async def changed(self, after_seq: int) -> State:
+        """Wait until the folded state is past `after_seq` (use with a deadline)."""
+        return await self.app.changed(after_seq)
 
     async def chunk(self, index: int, *, wait_s: float) -> ChunkResult:
         """Ask for chunk `index` of what is playing: a hit, or wait up to `wait_s` for it."""

@@ -1,17 +1,17 @@
 """`tierbuffer serve`: one anyio event loop, one root task group, everything inside it.
 
-Start: take the service lock, open the log (migrating it), load the newest valid snapshot and
-replay the tail, reconcile the chunk store with the log, record `ServiceStarted`, then run the
-folding task, the scheduler, the memory monitor (and the library watcher and HTTP API when
-configured). Stop (SIGTERM, SIGINT, or the caller cancelling): in-flight renders are cancelled and
-recorded, `ServiceStopped` is appended and a snapshot written.
+Start (on a log the composition root opened, under its service lock): load the newest valid
+snapshot and replay the tail, reconcile the chunk store with the log, record `ServiceStarted`,
+then run the folding task, the scheduler, the memory monitor and the library watcher. The
+composition root adds the HTTP API to the service's task group. Stop (SIGTERM, SIGINT, or the
+caller cancelling): in-flight renders are cancelled and recorded, `ServiceStopped` is appended
+and a snapshot written.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,18 +19,11 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from adapters.bootstrap import open_log
-from adapters.clock import SystemClock
-from adapters.http.config import HttpConfig
-from adapters.http.server import HttpServer
-from adapters.ids import new_event_id
 from adapters.library.index import known_unreadable
 from adapters.library.watch import LibraryWatcher
-from adapters.runtime import jobs
 from adapters.runtime.app import Application
-from adapters.runtime.lock import ServiceLock
 from adapters.runtime.memory import LEVELS, MemoryMonitor
-from adapters.runtime.player import Player
+from adapters.runtime.player import Player, RuntimeStatus
 from adapters.runtime.recovery import Janitor, Reconciled, reconcile
 from adapters.runtime.scheduler import (
     AnalyseFunction,
@@ -40,6 +33,7 @@ from adapters.runtime.scheduler import (
 )
 from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
 from storage.chunks import FileChunkStore
+from storage.log import Log
 from storage.projector import load_state
 
 logger = logging.getLogger(__name__)
@@ -56,7 +50,6 @@ class ServiceConfig(msgspec.Struct, frozen=True):
     memory_interval_s: float = 1.0
     monitor_memory: bool = True
     watch_library: bool = True
-    http: HttpConfig | None = None
 
 
 class Service(msgspec.Struct):
@@ -71,80 +64,82 @@ class Service(msgspec.Struct):
     reconciled: Reconciled
     task_group: TaskGroup
     watcher: LibraryWatcher | None = None
-    http_port: int | None = None
+    http_port: int | None = None  # set by the composition root when it serves HTTP
 
 
 @asynccontextmanager
 async def running_service(
     config: ServiceConfig,
     *,
-    render: RenderFunction = jobs.render,
-    analyse: AnalyseFunction = jobs.analyse,
+    log: Log,
+    clock: Callable[[], int],
+    new_id: Callable[[], str],
+    render: RenderFunction,
+    analyse: AnalyseFunction,
 ) -> AsyncIterator[Service]:
-    """Run the service for the body of the `async with`; stops cleanly when the body ends.
+    """Run the service on an opened `log` for the body of the `async with`; stops cleanly when
+    the body ends. The composition root (`adapters/bootstrap.py`) chooses every collaborator.
 
     `render` and `analyse` run in the worker processes (module-level functions, imported there
     by reference); tests pass functions that hang or crash.
     """
-    clock = SystemClock()
-    with ServiceLock(config.db):
-        async with open_log(config.db, clock=clock, create=True, migrate=True) as log:
-            loaded = await load_state(log.events, log.snapshots)
-            for skipped in loaded.skipped:
-                logger.warning(
-                    "snapshot %d at %d skipped: %s", skipped.id, skipped.seq, skipped.reason
+    loaded = await load_state(log.events, log.snapshots)
+    for skipped in loaded.skipped:
+        logger.warning("snapshot %d at %d skipped: %s", skipped.id, skipped.seq, skipped.reason)
+    app = Application(
+        log, loaded.state, clock=clock, new_id=new_id, snapshot_every=config.snapshot_every
+    )
+    chunks = FileChunkStore(config.cache_dir)
+    await app.record(ServiceStarted(version=VERSION))
+    await app.catch_up()
+    reconciled = await reconcile(app, chunks)
+    janitor = Janitor(app, chunks)
+    app.listeners.append(janitor)
+    scheduler = Scheduler(
+        app,
+        library_root=config.library,
+        cache_root=config.cache_dir,
+        config=config.scheduler,
+        render=render,
+        analyse=analyse,
+    )
+    reason = "stopped"
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(app.follow)
+            await tg.start(scheduler.run)
+            watcher = await _watcher(app, config.library) if config.watch_library else None
+            if watcher is not None:
+                await tg.start(watcher.run)
+                await app.catch_up()
+            if config.monitor_memory:
+                monitor = MemoryMonitor(
+                    app.record,
+                    current=_level(app.state.cache.pressure),
+                    interval_s=config.memory_interval_s,
                 )
-            app = Application(
-                log,
-                loaded.state,
-                clock=clock,
-                new_id=new_event_id,
-                snapshot_every=config.snapshot_every,
-            )
-            chunks = FileChunkStore(config.cache_dir)
-            await app.record(ServiceStarted(version=VERSION))
-            await app.catch_up()
-            reconciled = await reconcile(app, chunks)
-            janitor = Janitor(app, chunks)
-            app.listeners.append(janitor)
-            scheduler = Scheduler(
-                app,
-                library_root=config.library,
-                cache_root=config.cache_dir,
-                config=config.scheduler,
-                render=render,
-                analyse=analyse,
-            )
-            reason = "stopped"
-            try:
-                async with anyio.create_task_group() as tg:
-                    await tg.start(app.follow)
-                    await tg.start(scheduler.run)
-                    watcher = await _watcher(app, config.library) if config.watch_library else None
-                    if watcher is not None:
-                        await tg.start(watcher.run)
-                        await app.catch_up()
-                    if config.monitor_memory:
-                        monitor = MemoryMonitor(
-                            app.record,
-                            current=_level(app.state.cache.pressure),
-                            interval_s=config.memory_interval_s,
-                        )
-                        await tg.start(monitor.run)
-                    service = Service(
-                        config, app, Player(app, chunks), scheduler, chunks, janitor, reconciled, tg
-                    )
-                    service.watcher = watcher
-                    if config.http is not None:
-                        service.http_port = await tg.start(HttpServer(config.http, service).run)
-                    yield service
-                    tg.cancel_scope.cancel()
-            except BaseException as e:
-                reason = f"{type(e).__name__}"
-                raise
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await _stop(app, reason)
+                await tg.start(monitor.run)
+
+            def status() -> RuntimeStatus:
+                return RuntimeStatus(
+                    workers=config.scheduler.workers,
+                    running=scheduler.running,
+                    outcomes=dict(scheduler.outcomes),
+                    watcher=watcher.status.mode if watcher is not None else "off",
+                    watcher_detail=watcher.status.detail if watcher is not None else "",
+                )
+
+            player = Player(app, chunks, status)
+            service = Service(config, app, player, scheduler, chunks, janitor, reconciled, tg)
+            service.watcher = watcher
+            yield service
+            tg.cancel_scope.cancel()
+    except BaseException as e:
+        reason = f"{type(e).__name__}"
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await _stop(app, reason)
 
 
 async def _watcher(app: Application, library: Path) -> LibraryWatcher:
@@ -177,16 +172,3 @@ async def _stop(app: Application, reason: str) -> None:
         state = await app.catch_up()
         await app.log.snapshots.save(state, created_at=app.clock())
         logger.info("service stopped (%s) at sequence %d; snapshot written", reason, state.seq)
-
-
-async def serve_until_signalled(config: ServiceConfig) -> None:
-    """`tierbuffer serve`: run until SIGTERM or SIGINT."""
-    async with running_service(config) as service:
-        logger.warning(
-            "serving: log %s, library %s, chunks %s", config.db, config.library, config.cache_dir
-        )
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                logger.warning("received %s, stopping", signal.Signals(signum).name)
-                break
-        del service

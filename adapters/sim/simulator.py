@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from adapters.errors import AdapterError
 from domain.events import (
     PRESETS,
     BudgetsSet,
@@ -44,7 +45,7 @@ _MASK: Final[int] = (1 << 64) - 1
 Kind = Literal["track", "preset", "seek", "request"]
 
 
-class UnknownProfileError(ValueError):
+class UnknownProfileError(AdapterError):
     def __init__(self, profile: str) -> None:
         super().__init__(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
         self.profile = profile

@@ -308,13 +308,13 @@ _APPENDER = textwrap.dedent(
     """
     import json, sys, uuid
     import anyio
-    from adapters.clock import SystemClock
+    from tests.support.clock import FixedClock
     from domain.events import NewEvent, PositionReported
     from storage.sqlite_store import SqliteEventStore
 
     async def main(path, tag, batches):
         store = await SqliteEventStore.open(
-            path, clock=SystemClock(), create=False, migrate=False, busy_timeout_s=30.0
+            path, clock=FixedClock(), create=False, migrate=False, busy_timeout_s=30.0
         )
         print("ready", flush=True)
         sys.stdin.readline()

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import SNAPSHOTS_KEPT, open_log, snapshot_if_due
-from adapters.cli import main
 from domain.projection import fold
 from domain.state import State, state_hash
+from storage.log import SNAPSHOTS_KEPT, snapshot_if_due
 from storage.memory_store import InMemoryEventStore
 from storage.projector import load_state, replay, verify
 from storage.snapshots import InMemorySnapshotStore, SnapshotStore
+from storage.sqlite_log import open_sqlite_log
 from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
-from tests.support.events import mixed_events, session_lines, sqlite_rows, write_session
+from tests.support.events import mixed_events
 
 Stores = tuple[InMemoryEventStore | SqliteEventStore, SnapshotStore]
 
@@ -30,7 +30,7 @@ async def stores(store_kind: str, db_path: Path, clock: FixedClock) -> AsyncIter
         await events.append(mixed_events(400, seed=11))
         yield events, InMemorySnapshotStore()
         return
-    async with open_log(db_path, clock=clock, create=True, migrate=True) as log:
+    async with open_sqlite_log(db_path, clock=clock, create=True, migrate=True) as log:
         await log.events.append(mixed_events(400, seed=11))
         yield log.events, log.snapshots
 
@@ -79,7 +79,7 @@ async def test_the_newest_snapshot_wins_and_the_tail_grows(stores: Stores) -> No
 
 @pytest.mark.anyio
 async def test_snapshot_if_due(db_path: Path, clock: FixedClock) -> None:
-    async with open_log(db_path, clock=clock, create=True, migrate=True) as log:
+    async with open_sqlite_log(db_path, clock=clock, create=True, migrate=True) as log:
 
         async def step(count: int, every: int) -> bool:
             await log.events.append(mixed_events(count, seed=count * 1000 + every))
@@ -100,45 +100,3 @@ async def test_snapshot_if_due(db_path: Path, clock: FixedClock) -> None:
         seqs = [s.seq async for s in log.snapshots.newest_first()]
         assert seqs == [newest - 10 * i for i in range(SNAPSHOTS_KEPT)]  # older ones pruned
         assert (await verify(log.events, log.snapshots)).ok
-
-
-def _state_hash(out: str) -> str:
-    (line,) = [line for line in out.splitlines() if line.startswith("state-hash: ")]
-    return line.removeprefix("state-hash: ")
-
-
-def test_cli_ingest_writes_snapshots_and_state_agrees_with_replay(
-    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    first = write_session(tmp_path / "first.jsonl", session_lines(25))
-    second = write_session(tmp_path / "second.jsonl", session_lines(12))
-    db = str(db_path)
-
-    assert main(["--db", db, "ingest", "--snapshot-every", "10", str(first)]) == 0
-    assert "snapshot written at sequence 25" in capsys.readouterr().out
-    assert main(["--db", db, "ingest", "--snapshot-every", "10", str(second)]) == 0
-    assert "snapshot written at sequence 37" in capsys.readouterr().out
-    assert sqlite_rows(db_path, "SELECT seq FROM snapshots ORDER BY seq") == [(25,), (37,)]
-
-    assert main(["--db", db, "state"]) == 0
-    state_out = capsys.readouterr().out
-    assert "warning" not in state_out
-    assert main(["--db", db, "replay"]) == 0
-    replay_out = capsys.readouterr().out
-    assert "replayed 37 events" in replay_out
-    assert _state_hash(state_out) == _state_hash(replay_out)
-    assert main(["--db", db, "verify"]) == 0
-    assert _state_hash(capsys.readouterr().out) == _state_hash(replay_out)
-
-
-def test_cli_ingest_without_snapshots(
-    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    session = write_session(tmp_path / "s.jsonl", session_lines(30))
-    assert main(["--db", str(db_path), "ingest", "--snapshot-every", "0", str(session)]) == 0
-    assert "snapshot" not in capsys.readouterr().out
-    assert sqlite_rows(db_path, "SELECT COUNT(*) FROM snapshots") == [(0,)]
-    # The default interval is far above 30 events.
-    other = write_session(tmp_path / "t.jsonl", session_lines(31))
-    assert main(["--db", str(db_path), "ingest", str(other)]) == 0
-    assert sqlite_rows(db_path, "SELECT COUNT(*) FROM snapshots") == [(0,)]

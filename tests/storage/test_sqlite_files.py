@@ -8,111 +8,31 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 import shutil
 import sqlite3
 import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from adapters.cli import main
 from storage.errors import (
-    DatabaseError,
     MissingDatabaseError,
-    NotADatabaseError,
     SchemaError,
 )
 from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
-from tests.support.events import checkpoint, session_lines, sidecars, sqlite_exec, write_session
+from tests.support.databases import (
+    BAD_FILES,
+    _newer,
+    folder_state,
+)
+from tests.support.events import checkpoint, session_lines, sidecars, write_session
 
 NOBODY = 65534
-
-
-def folder_state(folder: Path) -> dict[str, bytes | None]:
-    """Every entry under `folder`: file bytes, or None for a directory."""
-    return {
-        str(p.relative_to(folder)): (None if p.is_dir() else p.read_bytes())
-        for p in sorted(folder.rglob("*"))
-    }
-
-
-def _text(path: Path, populated: Path) -> None:
-    path.write_text("this is my shopping list\n" * 200, encoding="utf-8")
-
-
-def _random(path: Path, populated: Path) -> None:
-    path.write_bytes(random.Random(42).randbytes(16_384))
-
-
-def _truncated(path: Path, populated: Path) -> None:
-    checkpoint(populated)
-    assert not sidecars(populated)
-    data = populated.read_bytes()
-    assert len(data) >= 4 * 4096, "the database should span several pages"
-    path.write_bytes(data[: len(data) // 2])
-
-
-def _directory(path: Path, populated: Path) -> None:
-    path.mkdir()
-    (path / "inside.txt").write_text("x", encoding="utf-8")
-
-
-def _newer(path: Path, populated: Path) -> None:
-    shutil.copyfile(populated, path)
-    sqlite_exec(path, "UPDATE alembic_version SET version_num = '9999'")
-    checkpoint(path)
-
-
-def _foreign(path: Path, populated: Path) -> None:
-    connection = sqlite3.connect(path)
-    with connection:
-        connection.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
-        connection.execute("INSERT INTO customers (name) VALUES ('Ada'), ('Grace')")
-    connection.close()
-
-
-BAD_FILES: dict[str, tuple[Callable[[Path, Path], None], type[DatabaseError], str]] = {
-    "text": (_text, NotADatabaseError, "not an sqlite database"),
-    "random-bytes": (_random, NotADatabaseError, "not an sqlite database"),
-    "truncated": (_truncated, NotADatabaseError, "truncated"),
-    "directory": (_directory, DatabaseError, "directory"),
-    "newer-revision": (_newer, SchemaError, "newer tierbuffer"),
-    "other-application": (_foreign, SchemaError, "not tierbuffer"),
-}
-
-
-@pytest.fixture(params=sorted(BAD_FILES))
-def bad_case(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def bad_db(bad_case: str, tmp_path: Path, populated_db: Path) -> Iterator[Path]:
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    path = folder / "tierbuffer.db"
-    make, _, _ = BAD_FILES[bad_case]
-    make(path, populated_db)
-    assert not sidecars(path)
-    yield path
-
-
-def assert_one_line_cli_error(capsys: pytest.CaptureFixture[str], code: int, *needles: str) -> str:
-    captured = capsys.readouterr()
-    assert code == 2, captured
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("tierbuffer: error: "), captured.err
-    assert "Traceback" not in captured.err + captured.out
-    for needle in needles:
-        assert needle in lines[0].lower(), lines[0]
-    return lines[0]
 
 
 @pytest.mark.anyio
@@ -128,23 +48,6 @@ async def test_opening_a_bad_file_fails_cleanly_and_writes_nothing(
     assert "\n" not in message
     assert needle in message.lower()
     assert str(bad_db) in message
-    assert folder_state(bad_db.parent) == before
-
-
-@pytest.mark.parametrize("command", ["state", "log", "verify", "replay", "ingest", "migrate"])
-def test_cli_on_a_bad_file_exits_2_with_one_line(
-    bad_case: str,
-    bad_db: Path,
-    command: str,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _, _, needle = BAD_FILES[bad_case]
-    session = write_session(tmp_path / "session.jsonl", session_lines(4))
-    argv = ["--db", str(bad_db), command] + ([str(session)] if command == "ingest" else [])
-    before = folder_state(bad_db.parent)
-    code = main(argv)
-    assert_one_line_cli_error(capsys, code, needle)
     assert folder_state(bad_db.parent) == before
 
 
@@ -167,16 +70,6 @@ async def test_an_empty_file_is_refused_without_create(tmp_path: Path) -> None:
     assert not sidecars(path)
 
 
-@pytest.mark.parametrize("command", ["state", "log", "verify", "replay"])
-def test_cli_reading_commands_do_not_create_a_missing_database(
-    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "nowhere" / "tierbuffer.db"
-    code = main(["--db", str(path), command])
-    assert_one_line_cli_error(capsys, code, "no database")
-    assert not path.parent.exists()
-
-
 @pytest.mark.anyio
 async def test_the_newer_database_is_left_byte_for_byte_untouched_by_migrate(
     tmp_path: Path, populated_db: Path
@@ -196,26 +89,6 @@ async def test_the_newer_database_is_left_byte_for_byte_untouched_by_migrate(
         assert connection.execute("SELECT COUNT(*) FROM events").fetchone() == (300,)
     finally:
         connection.close()
-
-
-def test_cli_error_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
-    path = tmp_path / "notes.db"
-    _text(path, path)
-    before = path.read_bytes()
-    result = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "--db", str(path), "state"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-    assert result.returncode == 2, result
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("tierbuffer: error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    assert path.read_bytes() == before
-    assert not sidecars(path)
 
 
 # --- read-only: needs a user that root's permission bypass does not apply to --------------------

@@ -212,7 +212,7 @@ def test_log_of_an_empty_database(db_path: Path, cli: Cli) -> None:
 # --- state and replay --------------------------------------------------------------------------
 
 
-def test_state_hash_equals_replay(ingested: Path, cli: Cli) -> None:
+def testprinted_state_hash_equals_replay(ingested: Path, cli: Cli) -> None:
     code, state_out, err = cli("--db", str(ingested), "state")
     assert code == 0, err
     assert "sequence:   10" in state_out

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.ingest import MAX_LINE_BYTES, IngestError, parse_line, parse_time, read_session
+from adapters.ingest import (
+    MAX_LINE_BYTES,
+    EventParseError,
+    IngestError,
+    parse_line,
+    parse_time,
+    read_session,
+)
 from domain.events import Paused, PresetChanged, Seeked, TrackAdded, TrackChanged
 
 ID = "6f1c2b9e-3d7a-4e5b-9c1d-2a8f0e4b7c63"
@@ -60,7 +67,7 @@ def test_times(at: object, expected: int) -> None:
     ],
 )
 def test_bad_times(at: object, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(EventParseError, match=message):
         parse_time(at)
 
 
@@ -118,14 +125,14 @@ def test_defaults_of_the_event_apply() -> None:
     ],
 )
 def test_bad_lines_name_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(EventParseError) as raised:
         parse_line(text, default_id=ID)
     assert message in str(raised.value)
 
 
 def test_overlong_line_is_refused_before_decoding() -> None:
     text = '{"type":"ServiceStarted","at":0,"version":"' + "x" * MAX_LINE_BYTES + '"}'
-    with pytest.raises(ValueError, match="longer than"):
+    with pytest.raises(EventParseError, match="longer than"):
         parse_line(text.encode(), default_id=ID)
 
 
@@ -215,3 +222,22 @@ def test_a_given_id_does_not_shift_derived_ids(tmp_path: Path) -> None:
     )
     assert events[0].event_id == given
     assert events[1].event_id != given
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"at":0}', "type"),
+        ('{"type":"Nope","at":0}', "type"),
+        ('{"type":"Paused"}', "at"),
+        ('{"type":"Paused","at":"noon"}', "at"),
+        ('{"type":"Paused","at":0,"id":"x"}', "id"),
+        ('{"type":"Seeked","at":0,"position_ms":-5}', "position_ms"),
+        ('{"type":"PresetChanged","at":0,"preset":"loud"}', "preset"),
+        ("[1]", None),
+    ],
+)
+def test_a_parse_error_carries_the_field_it_is_about(text: str, field: str | None) -> None:
+    with pytest.raises(EventParseError) as raised:
+        parse_line(text, default_id=ID)
+    assert raised.value.field == field

@@ -13,9 +13,10 @@ from typing import Final
 import httpx
 import pytest
 
+from adapters import bootstrap
 from adapters.http.config import HttpConfig
 from adapters.runtime.scheduler import SchedulerConfig
-from adapters.runtime.service import Service, ServiceConfig, running_service
+from adapters.runtime.service import Service, ServiceConfig
 from tests.support.audio import write_track
 
 RATE: Final = 16_000
@@ -41,13 +42,17 @@ def service_config(tmp_path: Path, library: Path) -> ServiceConfig:
         scheduler=SchedulerConfig(workers=2),
         watch_library=True,
         monitor_memory=False,
-        http=HttpConfig(host="127.0.0.1", port=0, heartbeat_s=0.5),
     )
 
 
 @pytest.fixture
-async def service(service_config: ServiceConfig) -> AsyncIterator[Service]:
-    async with running_service(service_config) as running:
+def http_config() -> HttpConfig:
+    return HttpConfig(host="127.0.0.1", port=0, heartbeat_s=0.5)
+
+
+@pytest.fixture
+async def service(service_config: ServiceConfig, http_config: HttpConfig) -> AsyncIterator[Service]:
+    async with bootstrap.service(service_config, http=http_config) as running:
         yield running
 
 

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import msgspec
 import pytest
 
+from adapters import bootstrap
 from adapters.cli import main
 from adapters.http.config import HttpConfig, HttpConfigError, is_loopback, parse_bind
-from adapters.runtime.service import Service, ServiceConfig, running_service
+from adapters.runtime.service import Service, ServiceConfig
 from tests.adapters.http.conftest import TOKEN
 
 
@@ -59,7 +59,7 @@ def test_serve_refuses_to_start_off_loopback_without_a_token(
 @pytest.fixture
 async def exposed(service_config: ServiceConfig) -> AsyncIterator[Service]:
     http = HttpConfig(host="0.0.0.0", port=0, token=TOKEN)
-    async with running_service(msgspec.structs.replace(service_config, http=http)) as running:
+    async with bootstrap.service(service_config, http=http) as running:
         yield running
 
 

@@ -9,7 +9,9 @@ import httpx
 import msgspec
 import pytest
 
-from adapters.runtime.service import Service, ServiceConfig, running_service
+from adapters import bootstrap
+from adapters.http.config import HttpConfig
+from adapters.runtime.service import Service, ServiceConfig
 from tests.adapters.http.conftest import DEADLINE_S
 
 pytestmark = pytest.mark.anyio
@@ -80,10 +82,11 @@ async def test_a_bad_last_event_id_is_refused(service: Service, client: httpx.As
 
 
 @pytest.fixture
-async def small_streams(service_config: ServiceConfig) -> AsyncIterator[Service]:
-    assert service_config.http is not None
-    http = msgspec.structs.replace(service_config.http, stream_max_events=3)
-    async with running_service(msgspec.structs.replace(service_config, http=http)) as running:
+async def small_streams(
+    service_config: ServiceConfig, http_config: HttpConfig
+) -> AsyncIterator[Service]:
+    http = msgspec.structs.replace(http_config, stream_max_events=3)
+    async with bootstrap.service(service_config, http=http) as running:
         yield running
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from adapters.ids import new_event_id
+from adapters.ids import UuidV7Source
 from adapters.library.index import LibraryIndex
 from adapters.library.scan import ScanResult, scan
 from adapters.library.watch import LibraryWatcher
@@ -21,7 +21,7 @@ DEADLINE_S = 10.0
 
 
 async def scan_once(root: Path, index: State | LibraryIndex, **kwargs: object) -> ScanResult:
-    return await scan(root, index, now_ms=FixedClock(), new_id=new_event_id, **kwargs)  # type: ignore[arg-type]
+    return await scan(root, index, now_ms=FixedClock(), new_id=UuidV7Source(), **kwargs)  # type: ignore[arg-type]
 
 
 def kinds(events: Sequence[NewEvent | DomainEvent]) -> list[str]:
@@ -70,7 +70,7 @@ async def watching(
         state,
         collected.deliver,
         now_ms=FixedClock(),
-        new_id=new_event_id,
+        new_id=UuidV7Source(),
         **options,  # type: ignore[arg-type]
     )
     async with anyio.create_task_group() as tg:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import open_log
 from adapters.library.index import LibraryIndex
 from adapters.library.paths import ignored, relative, wanted
 from domain.events import TrackAdded
 from storage.projector import load_state
+from storage.sqlite_log import open_sqlite_log
 from tests.adapters.library.conftest import scan_once
 from tests.support.audio import write_audio
 from tests.support.clock import FixedClock
@@ -87,7 +87,7 @@ async def test_odd_names_work_end_to_end_through_the_log(library: Path, tmp_path
     result = await scan_once(library, LibraryIndex())
     assert sorted(e.event.path for e in result.events) == sorted(names)  # type: ignore[union-attr]
     clock = FixedClock()
-    async with open_log(tmp_path / "log.db", clock=clock, create=True, migrate=True) as log:
+    async with open_sqlite_log(tmp_path / "log.db", clock=clock, create=True, migrate=True) as log:
         await log.events.append(result.events)
         state = (await load_state(log.events, log.snapshots)).state
     assert sorted(t.path for t in state.tracks.values()) == sorted(names)

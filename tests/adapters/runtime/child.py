@@ -14,8 +14,9 @@ from pathlib import Path
 
 import anyio
 
+from adapters import bootstrap
 from adapters.runtime.scheduler import SchedulerConfig
-from adapters.runtime.service import ServiceConfig, running_service
+from adapters.runtime.service import ServiceConfig
 from tests.adapters.runtime import faults
 from tests.adapters.runtime.conftest import add_library, play
 
@@ -31,7 +32,7 @@ async def serve(db: Path, library: Path, cache_dir: Path, track_path: str) -> No
         watch_library=False,
         monitor_memory=False,
     )
-    async with running_service(config, render=faults.stuck_render) as service:
+    async with bootstrap.service(config, render=faults.stuck_render) as service:
         track = (await add_library(service))[track_path]
         await play(service, track)
         await service.app.until(lambda s: len(s.cache.inflight) == 2 and track in s.analysis)

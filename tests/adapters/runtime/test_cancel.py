@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.runtime.service import Service, running_service
+from adapters import bootstrap
+from adapters.runtime.service import Service
 from domain.events import (
     BudgetsSet,
     ChunkFailed,
@@ -54,7 +55,7 @@ async def cancelled_and_rendered(service: Service, obsolete: list[ChunkKey]) -> 
 
 async def test_a_seek_cancels_the_renders_behind_it(make_config: ConfigMaker) -> None:
     write_track(make_config().library / "long.flac", 300.0, seed=2)  # ten chunks
-    async with running_service(make_config(workers=2), render=faults.stall_render) as service:
+    async with bootstrap.service(make_config(workers=2), render=faults.stall_render) as service:
         track = (await add_library(service))["long.flac"]
         state = await play(service, track)
         obsolete = [key_of(state, track, 0), key_of(state, track, 1)]
@@ -70,7 +71,7 @@ async def test_a_seek_cancels_the_renders_behind_it(make_config: ConfigMaker) ->
 
 
 async def test_a_preset_switch_cancels_the_old_presets_renders(make_config: ConfigMaker) -> None:
-    async with running_service(make_config(workers=2), render=faults.stall_render) as service:
+    async with bootstrap.service(make_config(workers=2), render=faults.stall_render) as service:
         track = (await add_library(service))["a.flac"]
         # L1 holds two chunks (~0.6 MB each) and the other tiers nothing: the plan is chunks
         # 0 and 1 of the current preset only, so a switch leaves nothing of the old plan wanted.
@@ -92,7 +93,7 @@ async def test_the_chunk_the_player_waits_on_preempts_a_running_job(
     make_config: ConfigMaker,
 ) -> None:
     write_track(make_config().library / "long.flac", 300.0, seed=2)
-    async with running_service(make_config(workers=1), render=faults.stall_render) as service:
+    async with bootstrap.service(make_config(workers=1), render=faults.stall_render) as service:
         track = (await add_library(service))["long.flac"]
         state = await play(service, track)
         first = key_of(state, track, 0)

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import psutil
 import pytest
 
+from adapters import bootstrap
 from adapters.runtime.jobs import RenderSpec
-from adapters.runtime.service import Service, running_service
+from adapters.runtime.service import Service
 from domain.events import ChunkFailed, ChunkRendered, TrackAnalysed
 from domain.tiers import chunk_id
 from tests.adapters.runtime import faults
@@ -44,7 +45,7 @@ async def test_a_hanging_render_is_stopped_at_its_timeout_and_the_next_job_runs(
 ) -> None:
     # One worker: the chunks after the hanging one can only render once its process is killed.
     config = make_config(workers=1, timeouts_s={"waiting": 60, "L1": 6, "L2": 60, "L3": 60})
-    async with running_service(config, render=faults.hang_render) as service:
+    async with bootstrap.service(config, render=faults.hang_render) as service:
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         hung, following = key_of(state, track, 0), key_of(state, track, 1)
@@ -71,7 +72,7 @@ CRASHES: dict[str, Callable[[RenderSpec], ChunkRendered | ChunkFailed]] = {
 async def test_a_crashed_worker_is_recorded_and_replaced(
     make_config: ConfigMaker, how: str
 ) -> None:
-    async with running_service(make_config(workers=2), render=CRASHES[how]) as service:
+    async with bootstrap.service(make_config(workers=2), render=CRASHES[how]) as service:
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         crashed = key_of(state, track, 0)
@@ -88,7 +89,7 @@ async def test_a_crashed_worker_is_recorded_and_replaced(
 async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
     make_config: ConfigMaker,
 ) -> None:
-    async with running_service(make_config(workers=2), render=faults.raise_render) as service:
+    async with bootstrap.service(make_config(workers=2), render=faults.raise_render) as service:
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         broken = key_of(state, track, 0)
@@ -101,7 +102,7 @@ async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
 async def test_an_analysis_that_raises_leaves_a_neutral_level_and_rendering_goes_on(
     make_config: ConfigMaker,
 ) -> None:
-    async with running_service(make_config(workers=2), analyse=faults.raise_analyse) as service:
+    async with bootstrap.service(make_config(workers=2), analyse=faults.raise_analyse) as service:
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         planned = [chunk_id(job.key) for job in state.cache.plan]

@@ -12,10 +12,9 @@ import anyio
 import pytest
 from anyio.abc import ByteReceiveStream
 
+from adapters import bootstrap
 from adapters.bootstrap import open_log
-from adapters.clock import SystemClock
 from adapters.runtime.lock import ServiceLock, ServiceLockedError
-from adapters.runtime.service import running_service
 from domain.events import ServiceStarted, ServiceStopped, TrackAdded
 from tests.adapters.runtime.conftest import DEADLINE_S, TRACKS, ConfigMaker, logged
 
@@ -64,12 +63,12 @@ def test_a_lock_dies_with_its_holder(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_a_second_service_on_the_same_database_is_refused(make_config: ConfigMaker) -> None:
     config = make_config()
-    async with running_service(config) as first:
+    async with bootstrap.service(config) as first:
         with pytest.raises(ServiceLockedError):
-            async with running_service(config):
+            async with bootstrap.service(config):
                 pytest.fail("a second service started")
         assert len(await logged(first, ServiceStarted)) == 1  # the refused one wrote nothing
-    async with running_service(config) as second:  # allowed once the first stopped
+    async with bootstrap.service(config) as second:  # allowed once the first stopped
         assert len(await logged(second, ServiceStarted)) == 2
 
 
@@ -108,7 +107,7 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path, library: Path) -> Non
             if service.returncode is None:  # a failed check: do not wait forever on close
                 service.kill()
 
-    async with open_log(db, clock=SystemClock(), create=False, migrate=False) as log:
+    async with open_log(db, create=False, migrate=False) as log:
         events = [r async for r in log.events.read()]
         latest = await log.snapshots.latest_seq()
     assert sum(isinstance(r.event, TrackAdded) for r in events) == len(TRACKS)  # its start scan

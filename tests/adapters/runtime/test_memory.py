@@ -8,8 +8,9 @@ import anyio
 import psutil
 import pytest
 
+from adapters import bootstrap
 from adapters.runtime.memory import LEVELS, MemoryMonitor, next_level
-from adapters.runtime.service import Service, running_service
+from adapters.runtime.service import Service
 from domain.events import MemoryPressureChanged, Paused, PressureLevel
 from domain.plan import budget_of
 from domain.state import State
@@ -102,7 +103,7 @@ async def test_pressure_shrinks_the_tiers_and_deletes_the_evicted_files(
     make_config: ConfigMaker,
 ) -> None:
     write_track(make_config().library / "long.flac", 300.0, seed=2)  # ten chunks: L3 has work
-    async with running_service(make_config(workers=2)) as service:
+    async with bootstrap.service(make_config(workers=2)) as service:
         track = (await add_library(service))["long.flac"]
         await play(service, track)
         await service.player.interact(Paused())  # the plan stays at chunk 0 throughout
@@ -176,9 +177,9 @@ async def test_the_services_own_monitor_records_level_changes(
     memory = FakeMemory(percent=96.0)
     monkeypatch.setattr(psutil, "virtual_memory", memory)
     config = make_config(monitor_memory=True, memory_interval_s=0.02)
-    async with running_service(config) as service:
+    async with bootstrap.service(config) as service:
         await until(service, lambda s: s.cache.pressure == "emergency")
-    async with running_service(config) as service:  # the level is the log's after a restart
+    async with bootstrap.service(config) as service:  # the level is the log's after a restart
         await memory.asked_again(3)
         assert len(await logged(service, MemoryPressureChanged)) == 1
         memory.percent = 50.0

@@ -17,8 +17,9 @@ import anyio
 import psutil
 import pytest
 
+from adapters import bootstrap
 from adapters.runtime.recovery import Reconciled
-from adapters.runtime.service import Service, running_service
+from adapters.runtime.service import Service
 from domain.events import (
     ChunkFailed,
     ChunkFileLost,
@@ -77,7 +78,7 @@ def file_ok(service: Service, entry: Held) -> bool:
 
 async def test_restart_reconciles_the_chunk_store_with_the_log(make_config: ConfigMaker) -> None:
     config = make_config(workers=2)
-    async with running_service(config) as service:
+    async with bootstrap.service(config) as service:
         track = (await add_library(service))["a.flac"]
         await play(service, track)
         await service.player.interact(Paused())  # the playhead stays in chunk 0 across restarts
@@ -101,7 +102,7 @@ async def test_restart_reconciles_the_chunk_store_with_the_log(make_config: Conf
     damaged[len(damaged) // 2] ^= 0xFF
     (root / held[playing_id].path).write_bytes(bytes(damaged))
 
-    async with running_service(config) as service:
+    async with bootstrap.service(config) as service:
         assert service.reconciled == Reconciled(partials=1, orphans=1, lost=2, released=0)
         assert not orphan.exists() and not partial.exists()
         forgotten = await since_last_start(service, ChunkFileLost)
@@ -122,7 +123,7 @@ async def test_restart_reconciles_the_chunk_store_with_the_log(make_config: Conf
         await equals_fresh_replay(service)
         assert chunk_files(service) == {h.path for h in service.app.state.cache.held.values()}
 
-    async with running_service(config) as service:  # nothing left to reconcile
+    async with bootstrap.service(config) as service:  # nothing left to reconcile
         assert service.reconciled == Reconciled(partials=0, orphans=0, lost=0, released=0)
         log = service.app.log
         loaded = await load_state(log.events, log.snapshots)
@@ -161,7 +162,7 @@ async def test_a_service_killed_mid_render_releases_and_renders_the_chunk_on_res
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(pid).kill()
 
-    async with running_service(config) as service:
+    async with bootstrap.service(config) as service:
         assert service.reconciled.released == 2
         released = await since_last_start(service, ChunkFailed)
         assert len(released) >= 2

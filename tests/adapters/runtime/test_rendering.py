@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from adapters import bootstrap
 from adapters.audio.render import decode_flac
-from adapters.runtime.service import running_service
 from domain.events import ChunkRendered, ServiceStarted, TrackAnalysed
 from domain.tiers import chunk_id
 from tests.adapters.runtime.conftest import (
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_planned_chunks_are_rendered_to_disk_as_recorded(make_config: ConfigMaker) -> None:
-    async with running_service(make_config(workers=2)) as service:
+    async with bootstrap.service(make_config(workers=2)) as service:
         tracks = await add_library(service)
         track = tracks["a.flac"]
         state = await play(service, track)

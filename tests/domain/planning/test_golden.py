@@ -33,7 +33,7 @@ def test_golden_hashes_belong_to_this_projection_version() -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_golden_log_folds_to_its_recorded_state_hash(profile: str) -> None:
+def test_golden_log_folds_to_its_recordedprinted_state_hash(profile: str) -> None:
     assert state_hash(fold(load(profile))) == EXPECTED[profile]
 
 

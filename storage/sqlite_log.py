@@ -1,0 +1,26 @@
+"""Opening a log kept in one SQLite file: its event store and snapshot store together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from storage.log import Log
+from storage.snapshots import SqliteSnapshotStore
+from storage.sqlite_store import SqliteEventStore
+
+
+@asynccontextmanager
+async def open_sqlite_log(
+    path: Path, *, clock: Callable[[], int], create: bool, migrate: bool
+) -> AsyncIterator[Log]:
+    """The log at `path`; `create=False` refuses a missing database, `migrate=False` one whose
+    schema is not at the head revision."""
+    events = await SqliteEventStore.open(path, clock=clock, create=create, migrate=migrate)
+    snapshots = SqliteSnapshotStore.open(events.path)
+    try:
+        yield Log(events, snapshots)
+    finally:
+        await snapshots.aclose()
+        await events.aclose()
