@@ -45,7 +45,7 @@ def sample_event(i: int, tracks: int = 50) -> DomainEvent:
         return TrackChanged(track=f"track-{(n // 2_400) % tracks:05d}")
     position = (n % 2_400) * 100
     if n % 300 == 150:
-        return PresetChanged(preset=PRESET_CYCLE[(n // 300) % 5])  # type: ignore[arg-type]
+        return PresetChanged(preset=PRESET_CYCLE[(n // 300) % 5])
     if n % 600 == 450:
         return Seeked(position_ms=(position + 30_000) % 240_000)
     return PositionReported(position_ms=position)

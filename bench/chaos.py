@@ -43,6 +43,7 @@ from adapters.demo.library import make_demo_library  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
 from adapters.runtime.service import Service, ServiceConfig  # noqa: E402
 from domain.events import (  # noqa: E402
+    PRESETS,
     PositionReported,
     PresetChanged,
     Seeked,
@@ -54,7 +55,6 @@ from storage.chunks import TEMP_SUFFIX  # noqa: E402
 from storage.projector import verify  # noqa: E402
 
 RATE_PER_S = 50
-PRESETS = ("adaptive", "gentle", "warm", "bright", "punchy")
 
 
 # --- the child: the service plus a workload -------------------------------------------------
@@ -122,7 +122,7 @@ async def _workload(service: Service, journal: Path, seed: int) -> None:
                 track, position = rng.choice(tracks), 0  # 5 s, a seek every 10 s
                 event = TrackChanged(track=track)
             elif roll < 0.005:
-                event = PresetChanged(preset=rng.choice(PRESETS))  # type: ignore[arg-type]
+                event = PresetChanged(preset=rng.choice(PRESETS))
             elif roll < 0.007:
                 position = rng.randrange(0, 60_000)
                 event = Seeked(position_ms=position)

@@ -30,6 +30,7 @@ from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
 from adapters.runtime.service import ServiceConfig  # noqa: E402
 from bench._common import percentile  # noqa: E402
 from domain.events import (  # noqa: E402
+    PRESETS,
     DomainEvent,
     PositionReported,
     PresetChanged,
@@ -38,7 +39,6 @@ from domain.events import (  # noqa: E402
 )
 
 SENDERS = 10
-PRESETS = ("adaptive", "gentle", "warm", "bright", "punchy")
 
 
 def _event(rng: random.Random, tracks: list[str], position_ms: int) -> DomainEvent:
@@ -47,7 +47,7 @@ def _event(rng: random.Random, tracks: list[str], position_ms: int) -> DomainEve
     if roll < 0.0002:
         return TrackChanged(track=rng.choice(tracks))
     if roll < 0.0012:
-        return PresetChanged(preset=rng.choice(PRESETS))  # type: ignore[arg-type]
+        return PresetChanged(preset=rng.choice(PRESETS))
     if roll < 0.0015:
         return Seeked(position_ms=rng.randrange(0, 60_000))
     return PositionReported(position_ms=position_ms)

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 from typing import Final
 
-from domain.events import PRESETS
+from domain.events import PRESETS, Preset
 from domain.features import Features
 
 FLOOR: Final = 0.2
 
 
-def preset_affinity(features: Features) -> dict[str, float]:
+def preset_affinity(features: Features) -> dict[Preset, float]:
     """Probability of each preset given the content; keys in `PRESETS` order, summing to 1."""
     energy = _clamp(features.energy)
     bright = _clamp(features.brightness)
     dynamics = _clamp(features.dynamics)
     vocals = _clamp(features.vocals)
     rhythm = _clamp(features.rhythm)
-    scores = {
+    scores: dict[Preset, float] = {
         "adaptive": FLOOR + 1.0 * dynamics,
         "gentle": FLOOR + 0.7 * (1.0 - energy) + 0.3 * bright + 0.2 * vocals,
         "warm": FLOOR + 0.6 * (1.0 - energy) + 0.5 * bright,

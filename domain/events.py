@@ -12,7 +12,7 @@ from typing import Annotated, Final, Literal, TypeAlias, get_args
 import msgspec
 
 Preset: TypeAlias = Literal["adaptive", "gentle", "warm", "bright", "punchy"]
-PRESETS: Final[tuple[str, ...]] = ("adaptive", "gentle", "warm", "bright", "punchy")
+PRESETS: Final[tuple[Preset, ...]] = get_args(Preset)
 
 Millis = Annotated[int, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=0)]

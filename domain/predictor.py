@@ -13,13 +13,13 @@ from typing import Final
 
 from msgspec.structs import replace
 
-from domain.events import PRESETS
+from domain.events import PRESETS, Preset
 from domain.state import Predictor, Transition
 
 RECENCY_MS: Final[int] = 5 * 60 * 1_000
 RECENCY_BOOST: Final[float] = 1.5
 MAX_RECENT: Final[int] = 64
-DEFAULTS: Final[dict[str, float]] = {
+DEFAULTS: Final[dict[Preset, float]] = {
     "adaptive": 0.5,
     "gentle": 0.2,
     "warm": 0.15,
@@ -28,7 +28,7 @@ DEFAULTS: Final[dict[str, float]] = {
 }
 
 
-def _normalised(weights: dict[str, float]) -> dict[str, float]:
+def _normalised(weights: dict[Preset, float]) -> dict[Preset, float]:
     total = 0.0
     for preset in PRESETS:
         total += weights.get(preset, 0.0)
@@ -37,14 +37,14 @@ def _normalised(weights: dict[str, float]) -> dict[str, float]:
     return {p: weights[p] / total for p in PRESETS if weights.get(p, 0.0) > 0.0}
 
 
-def probabilities(predictor: Predictor, current: str, now: int) -> dict[str, float]:
+def probabilities(predictor: Predictor, current: Preset, now: int) -> dict[Preset, float]:
     """Next-preset probabilities from `current` at event time `now` (current preset excluded)."""
     counts = predictor.counts.get(current)
     if not counts:
         return _normalised({p: w for p, w in DEFAULTS.items() if p != current})
     horizon = now - RECENCY_MS
     recent = {t.target for t in predictor.recent if t.source == current and t.at >= horizon}
-    weights: dict[str, float] = {}
+    weights: dict[Preset, float] = {}
     for preset in PRESETS:
         count = counts.get(preset, 0)
         if count > 0 and preset != current:
@@ -52,13 +52,13 @@ def probabilities(predictor: Predictor, current: str, now: int) -> dict[str, flo
     return _normalised(weights)
 
 
-def ranked(probs: dict[str, float], top: int) -> list[tuple[str, float]]:
+def ranked(probs: dict[Preset, float], top: int) -> list[tuple[Preset, float]]:
     """The `top` most likely presets, most likely first; ties in PRESETS order."""
     order = {p: i for i, p in enumerate(PRESETS)}
     return sorted(probs.items(), key=lambda item: (-item[1], order[item[0]]))[:top]
 
 
-def learn(predictor: Predictor, source: str, target: str, now: int) -> Predictor:
+def learn(predictor: Predictor, source: Preset, target: Preset, now: int) -> Predictor:
     """Record an observed switch; scores the top prediction made before it."""
     top = ranked(probabilities(predictor, source, now), 1)
     correct = predictor.correct + (1 if top and top[0][0] == target else 0)
@@ -83,7 +83,9 @@ def accuracy(predictor: Predictor) -> float | None:
     return predictor.correct / predictor.predictions
 
 
-def blend(habit: dict[str, float], affinity: dict[str, float], current: str) -> dict[str, float]:
+def blend(
+    habit: dict[Preset, float], affinity: dict[Preset, float], current: Preset
+) -> dict[Preset, float]:
     """0.7 · habit + 0.3 · content affinity (both over the other presets), summing to 1."""
     content = _normalised({p: w for p, w in affinity.items() if p != current})
     if not content:

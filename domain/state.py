@@ -8,7 +8,7 @@ from typing import Final, Literal
 import msgspec
 
 from domain.errors import SnapshotDecodeError
-from domain.events import ChunkKey, Fingerprint
+from domain.events import ChunkKey, Fingerprint, Preset
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
@@ -38,7 +38,7 @@ class Playback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     status: PlayStatus = "stopped"
     position_ms: int = 0
     anchor_at: int = 0
-    preset: str = "adaptive"
+    preset: Preset = "adaptive"
     intensity_tenths: int = 5
 
     def position_at(self, now: int, duration_ms: int | None = None) -> int:
@@ -139,15 +139,15 @@ class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Transition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     at: int
-    source: str
-    target: str
+    source: Preset
+    target: Preset
 
 
 class Predictor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Learned preset transitions `counts[from][to]`, recent ones, and top-1 accuracy; how often
     a track change was a skip (the track left before its end)."""
 
-    counts: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    counts: dict[Preset, dict[Preset, int]] = msgspec.field(default_factory=dict)
     recent: tuple[Transition, ...] = ()
     predictions: int = 0
     correct: int = 0

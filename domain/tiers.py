@@ -16,7 +16,7 @@ before.
 
 from __future__ import annotations
 
-from typing import Final, cast
+from typing import Final
 
 from domain.affinity import preset_affinity
 from domain.events import PRESETS, ChunkKey, Preset
@@ -57,9 +57,6 @@ def chunk_id(key: ChunkKey) -> str:
     return f"{key.track}|{key.revision}|{key.preset}|{key.intensity_tenths}|{key.index}"
 
 
-_PRESET: Final[dict[str, Preset]] = {name: cast(Preset, name) for name in PRESETS}
-
-
 def chunk_count(duration_ms: int) -> int:
     return (duration_ms + CHUNK_MS - 1) // CHUNK_MS
 
@@ -93,7 +90,7 @@ def playhead_key(state: State, now: int) -> ChunkKey | None:
         return None
     index = min(playback.position_at(now, track.duration_ms) // CHUNK_MS, count - 1)
     return ChunkKey(
-        playback.track, track.revision, _PRESET[playback.preset], playback.intensity_tenths, index
+        playback.track, track.revision, playback.preset, playback.intensity_tenths, index
     )
 
 
@@ -130,7 +127,7 @@ def size_of(state: State, key: ChunkKey) -> int:
     return 0 if track is None else estimate_chunk_bytes(track, key.index)
 
 
-def predicted(state: State, basis: ChunkKey, now: int) -> dict[str, float]:
+def predicted(state: State, basis: ChunkKey, now: int) -> dict[Preset, float]:
     """Next-preset probabilities: habit, blended 0.7/0.3 with the chunk's content if analysed."""
     habit = probabilities(state.predictor, basis.preset, now)
     features = state.analysis.get(basis.track, {}).get(str(basis.index))
@@ -148,11 +145,9 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     count = chunk_count(track.duration_ms)
     out: list[Candidate] = []
 
-    def add(tier: TierName, preset: str, index: int, probability: float) -> None:
+    def add(tier: TierName, preset: Preset, index: int, probability: float) -> None:
         if 0 <= index < count:
-            key = ChunkKey(
-                basis.track, basis.revision, _PRESET[preset], basis.intensity_tenths, index
-            )
+            key = ChunkKey(basis.track, basis.revision, preset, basis.intensity_tenths, index)
             out.append((tier, key, probability))
 
     c, p = basis.index, basis.preset

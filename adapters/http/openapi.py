@@ -16,7 +16,7 @@ from adapters.http.bodies import MAX_INT, POSTABLE
 from adapters.http.config import MAX_WAIT_MS
 from adapters.http.schemas import Accepted, ErrorBody, LogPage, Pending, Status, Tracks
 from adapters.ingest import MAX_TIME_MS
-from domain.events import EVENT_TYPES, ChunkKey
+from domain.events import EVENT_TYPES, PRESETS, ChunkKey
 
 _REF = "#/components/schemas/{name}"
 JSON = "application/json"
@@ -110,7 +110,7 @@ def _paths() -> dict[str, Any]:
     key_params = [
         _path("track", {"type": "string", "minLength": 1}),
         _path("revision", {"type": "integer", "minimum": 0, "maximum": MAX_INT}),
-        _path("preset", {"enum": ["adaptive", "gentle", "warm", "bright", "punchy"]}),
+        _path("preset", {"enum": list(PRESETS)}),
         _path("intensity_tenths", {"type": "integer", "minimum": 0, "maximum": 10}),
         _path("index", {"type": "integer", "minimum": 0, "maximum": MAX_INT}),
     ]

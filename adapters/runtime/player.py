@@ -53,7 +53,7 @@ def current_key(state: State, index: int) -> ChunkKey | None:
     return ChunkKey(
         track=playback.track or "",
         revision=track.revision,
-        preset=playback.preset,  # type: ignore[arg-type]  # a Preset: only PresetChanged sets it
+        preset=playback.preset,
         intensity_tenths=playback.intensity_tenths,
         index=index,
     )

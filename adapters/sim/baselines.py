@@ -15,9 +15,9 @@ from bisect import bisect_left
 from typing import Final
 
 from adapters.sim.simulator import DEFAULT_RENDER_MS, Figures, Trace
-from domain.events import Fingerprint
+from domain.events import ChunkKey, Fingerprint, Preset
 from domain.state import MB, Track
-from domain.tiers import chunk_count, estimate_chunk_bytes
+from domain.tiers import chunk_count, chunk_id, estimate_chunk_bytes
 
 TOTAL_BUDGET: Final[int] = (18 + 36 + 45) * MB
 READ_AHEAD: Final[int] = 10
@@ -36,8 +36,8 @@ def _size(trace_sizes: dict[str, tuple[int, int, int]], track: str, index: int) 
     return estimate_chunk_bytes(spec, index)
 
 
-def _ident(track: str, preset: str, index: int) -> str:
-    return f"{track}|0|{preset}|5|{index}"
+def _ident(track: str, preset: Preset, index: int) -> str:
+    return chunk_id(ChunkKey(track, 0, preset, 5, index))
 
 
 def requests_of(trace: Trace) -> list[Request]:
@@ -56,11 +56,12 @@ def run_readahead(
     held: dict[str, tuple[int, int, int]] = {}  # id -> bytes, last used, ready at
     rendered: set[str] = set()
     requested: set[str] = set()
-    waiting: tuple[str, str, int] | None = None
-    track, preset, index = "", "adaptive", 0
+    waiting: tuple[str, Preset, int] | None = None
+    track, index = "", 0
+    preset: Preset = "adaptive"
     free_at, waited, requests = 0, 0, 0
 
-    def window() -> list[tuple[str, str, int]]:
+    def window() -> list[tuple[str, Preset, int]]:
         count = chunk_count(sizes[track][0]) if track else 0
         return [(track, preset, i) for i in range(index, min(count, index + READ_AHEAD))]
 

@@ -27,6 +27,7 @@ from domain.events import (
     Fingerprint,
     NextTrackQueued,
     PositionReported,
+    Preset,
     PresetChanged,
     Recorded,
     Seeked,
@@ -38,7 +39,7 @@ from domain.state import MB, State
 from domain.tiers import CHUNK_MS, chunk_id, estimate_chunk_bytes
 
 PROFILES: Final[tuple[str, ...]] = ("steady", "habitual", "explorer", "seeker", "skipper", "mixed")
-HABIT: Final[dict[str, str]] = {"adaptive": "warm", "warm": "bright", "bright": "adaptive"}
+HABIT: Final[dict[Preset, Preset]] = {"adaptive": "warm", "warm": "bright", "bright": "adaptive"}
 REPORT_MS: Final[int] = 250
 _MASK: Final[int] = (1 << 64) - 1
 
@@ -76,7 +77,7 @@ class Step(msgspec.Struct, frozen=True):
     at: int
     kind: Kind
     track: str = ""
-    preset: str = ""
+    preset: Preset = "adaptive"
     position_ms: int = 0
     index: int = 0
 
@@ -123,7 +124,8 @@ def script(profile: str, seed: int, minutes: int = 30) -> Trace:
     tracks = library(rng)
     end = minutes * 60_000
     steps: list[Step] = []
-    now, current, preset = 0, 0, "adaptive"
+    now, current = 0, 0
+    preset: Preset = "adaptive"
     next_action = now + rng.uniform(20_000, 90_000)
     position, started = 0, 0  # position at `started`
 
@@ -174,7 +176,7 @@ def script(profile: str, seed: int, minutes: int = 30) -> Trace:
     return Trace(profile, seed, tracks, tuple(s for s in steps if s.at <= end), end)
 
 
-def _next_preset(rng: SplitMix, current: str, mode: str) -> str:
+def _next_preset(rng: SplitMix, current: Preset, mode: str) -> Preset:
     if mode == "habitual" and current in HABIT and rng.chance(85):
         return HABIT[current]
     others = [p for p in PRESETS if p != current]
@@ -222,7 +224,7 @@ def setup_events(trace: Trace) -> list[DomainEvent]:
 
 def _key(step: Step, state: State) -> ChunkKey:
     track = state.tracks[step.track]
-    return ChunkKey(step.track, track.revision, step.preset, 5, step.index)  # type: ignore[arg-type]
+    return ChunkKey(step.track, track.revision, step.preset, 5, step.index)
 
 
 def run_projection(trace: Trace, render_ms: int = DEFAULT_RENDER_MS, fail_percent: int = 0) -> Run:
@@ -268,7 +270,7 @@ def run_projection(trace: Trace, render_ms: int = DEFAULT_RENDER_MS, fail_percen
                 following = order[(order.index(step.track) + 1) % len(order)]
                 emit(now, NextTrackQueued(following))
             elif step.kind == "preset":
-                emit(now, PresetChanged(step.preset))  # type: ignore[arg-type]
+                emit(now, PresetChanged(step.preset))
             elif step.kind == "seek":
                 emit(now, Seeked(step.position_ms))
             else:

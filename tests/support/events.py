@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.events import (
+    PRESETS,
     ChunkKey,
     ChunkRequested,
     DomainEvent,
@@ -29,7 +30,6 @@ from domain.events import (
 )
 
 T0 = 1_764_000_000_000
-PRESET_NAMES = ("adaptive", "gentle", "warm", "bright", "punchy")
 
 
 def new_id() -> str:
@@ -69,7 +69,7 @@ def mixed_events(count: int, *, seed: int = 7, tracks: int = 5) -> list[NewEvent
         elif kind == 2:
             event = Seeked(position_ms=rng.randint(0, 200_000))
         elif kind == 3:
-            event = PresetChanged(preset=rng.choice(PRESET_NAMES))  # type: ignore[arg-type]
+            event = PresetChanged(preset=rng.choice(PRESETS))
         elif kind == 4:
             event = IntensityChanged(intensity=rng.randint(0, 10) / 10)
         elif kind == 5:
@@ -97,7 +97,7 @@ def mixed_events(count: int, *, seed: int = 7, tracks: int = 5) -> list[NewEvent
             key = ChunkKey(
                 track=name,
                 revision=0,
-                preset=rng.choice(PRESET_NAMES),  # type: ignore[arg-type]
+                preset=rng.choice(PRESETS),
                 intensity_tenths=rng.randint(0, 10),
                 index=rng.randint(0, 20),
             )
