@@ -26,7 +26,6 @@ from storage.sqlite_log import open_sqlite_log
 
 if TYPE_CHECKING:
     from adapters.http.config import HttpConfig
-    from adapters.runtime.scheduler import AnalyseFunction, RenderFunction
     from adapters.runtime.service import Service, ServiceConfig
 
 logger = logging.getLogger(__name__)
@@ -74,12 +73,13 @@ async def service(
     config: ServiceConfig,
     *,
     http: HttpConfig | None = None,
-    render: RenderFunction | None = None,
-    analyse: AnalyseFunction | None = None,
+    render: str | None = None,
+    analyse: str | None = None,
 ) -> AsyncIterator[Service]:
     """The running service on its SQLite log, under the one-service lock, with the HTTP API when
-    `http` is given. `render` and `analyse` replace the worker functions (tests of faults)."""
-    from adapters.runtime import jobs
+    `http` is given. `render` and `analyse` name other worker functions (``"module:function"``,
+    tests of faults)."""
+    from adapters.runtime import specs
     from adapters.runtime.lock import ServiceLock
     from adapters.runtime.service import running_service
 
@@ -92,8 +92,8 @@ async def service(
                 log=log,
                 clock=wired.clock,
                 new_id=wired.new_id,
-                render=render or jobs.render,
-                analyse=analyse or jobs.analyse,
+                render=render or specs.RENDER,
+                analyse=analyse or specs.ANALYSE,
             ) as running,
         ):
             if http is not None:

@@ -97,7 +97,7 @@ async def run(folder: Path, rate: int, seconds: float) -> None:
         total = per_sender * SENDERS
         with anyio.fail_after(30):
             state = await service.app.until(lambda s: s.seq >= start_seq + total)
-        rendered = service.scheduler.outcomes.get("ChunkRendered", 0)
+        rendered = service.scheduler.outcomes.rendered
     if len(latencies) != total:
         raise SystemExit(f"FAILED: {len(latencies)} of {total} interactions acknowledged")
     late = [x for x in latencies[int(warmup * rate) :]]

@@ -166,9 +166,7 @@ def chunk_analysed(state: State, event: ChunkAnalysed, now: int) -> State:
     features = Features(event.energy, event.brightness, event.dynamics, event.vocals, event.rhythm)
     per_track = dict(state.analysis.get(event.track, {}))
     per_track[str(event.index)] = features
-    analysis = dict(state.analysis)
-    analysis[event.track] = per_track
-    after = replace(state, analysis=analysis)
+    after = replace(state, analysis=state.analysis.set(event.track, per_track))
     basis = state.cache.basis
     playing = basis is not None and basis.track == event.track and basis.index == event.index
     return replan(after, now) if playing else after
@@ -204,7 +202,4 @@ def forget_track(state: State, track: str, keep_revision: int | None) -> State:
     failures = {i: f for i, f in cache.failures.items() if _kept(f.key, track, keep_revision)}
     discarded = (*cache.discarded, *sorted(h.path for h in gone.values()))
     cache = replace(cache, held=held, inflight=inflight, failures=failures, discarded=discarded)
-    analysis = state.analysis
-    if track in analysis:
-        analysis = {t: a for t, a in analysis.items() if t != track}
-    return replace(state, cache=cache, analysis=analysis)
+    return replace(state, cache=cache, analysis=state.analysis.delete(track))

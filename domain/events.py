@@ -185,8 +185,20 @@ class ChunkAnalysed(Event, frozen=True):
     neutral_reason: str | None = None
 
 
+class TrackLevelled(Event, frozen=True):
+    """The level every chunk of the track (at `revision`) is rendered with: its loudness measured
+    on a fixed sample of windows spread over the file, so it is known before the first chunk is
+    rendered and is the same for every chunk (the first render of a track measures it)."""
+
+    track: TrackId
+    revision: Count
+    loudness_db: float
+    peak: float
+
+
 class TrackAnalysed(Event, frozen=True):
-    """Track-level measurements every chunk of the track is rendered with."""
+    """The whole track measured: integrated loudness, peak and the frames that really decode
+    (which correct a length the file's header only estimated)."""
 
     track: TrackId
     revision: Count
@@ -255,6 +267,7 @@ DomainEvent: TypeAlias = (
     | ChunkFileLost
     | ChunkAnalysed
     | TrackAnalysed
+    | TrackLevelled
     | BudgetsSet
     | MemoryPressureChanged
     | ServiceStarted

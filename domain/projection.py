@@ -35,13 +35,15 @@ from domain.events import (
     Seeked,
     Stopped,
     TrackAdded,
+    TrackAnalysed,
     TrackChanged,
     TrackDeleted,
+    TrackLevelled,
     TrackModified,
     TrackMoved,
 )
 from domain.plan import needs_replan, replan
-from domain.state import State, Track
+from domain.state import Analysis, Level, State, Track
 
 _SKIP_MARGIN_MS = 2_000
 
@@ -60,7 +62,11 @@ def _track_upserted(state: State, event: TrackAdded | TrackModified, now: int) -
     known = state.tracks.get(event.track)
     if known is not None and known.fingerprint == event.fingerprint and known.path == event.path:
         return _ignored(state)
-    revision = 0 if known is None else known.revision + 1
+    if known is not None:
+        revision = known.revision + 1
+    else:  # a track deleted and added again continues after its last revision
+        retired = state.retired.get(event.track)
+        revision = 0 if retired is None else retired + 1
     track = Track(
         path=event.path,
         fingerprint=event.fingerprint,
@@ -69,9 +75,7 @@ def _track_upserted(state: State, event: TrackAdded | TrackModified, now: int) -
         channels=event.channels,
         revision=revision,
     )
-    tracks = dict(state.tracks)
-    tracks[event.track] = track
-    after = replace(state, tracks=tracks)
+    after = replace(state, tracks=state.tracks.set(event.track, track))
     playback = state.playback
     if playback.track == event.track and playback.position_ms > event.duration_ms:
         after = replace(after, playback=replace(playback, position_ms=event.duration_ms))
@@ -84,19 +88,48 @@ def _track_moved(state: State, event: TrackMoved, now: int) -> State:
     known = state.tracks.get(event.track)
     if known is None:
         return _ignored(state)
-    tracks = dict(state.tracks)
-    tracks[event.track] = replace(known, path=event.path)
-    return replace(state, tracks=tracks)
+    return replace(state, tracks=state.tracks.set(event.track, replace(known, path=event.path)))
 
 
 def _track_deleted(state: State, event: TrackDeleted, now: int) -> State:
-    if event.track not in state.tracks:
+    known = state.tracks.get(event.track)
+    if known is None:
         return _ignored(state)
-    tracks = {k: v for k, v in state.tracks.items() if k != event.track}
+    tracks = state.tracks.delete(event.track)
+    retired = state.retired.set(event.track, known.revision)
     playback = state.playback
     if playback.track == event.track:
         playback = replace(playback, track=None, status="stopped", position_ms=0, anchor_at=now)
-    after = chunks.forget_track(replace(state, tracks=tracks, playback=playback), event.track, None)
+    after = replace(state, tracks=tracks, retired=retired, playback=playback)
+    return replan(chunks.forget_track(after, event.track, None), now)
+
+
+def _track_levelled(state: State, event: TrackLevelled, now: int) -> State:
+    """The first level recorded for a revision is the one every chunk uses; later ones (a
+    second render that measured the same file at the same time) change nothing."""
+    known = state.tracks.get(event.track)
+    if known is None or known.revision != event.revision or known.level is not None:
+        return _ignored(state)
+    level = Level(event.loudness_db, event.peak)
+    return replace(state, tracks=state.tracks.set(event.track, replace(known, level=level)))
+
+
+def _track_analysed(state: State, event: TrackAnalysed, now: int) -> State:
+    """The whole track measured; the frames that really decode correct the track's length (a
+    header may only estimate it, and a damaged file decodes less than it claims)."""
+    known = state.tracks.get(event.track)
+    if known is None or known.revision != event.revision:
+        return _ignored(state)
+    analysis = Analysis(event.loudness_db, event.peak, event.frames, event.neutral_reason)
+    track = replace(known, analysis=analysis)
+    if event.frames > 0:
+        track = replace(track, duration_ms=event.frames * 1000 // known.sample_rate)
+    after = replace(state, tracks=state.tracks.set(event.track, track))
+    playback = state.playback
+    if track.duration_ms == known.duration_ms or playback.track != event.track:
+        return after
+    if playback.position_ms > track.duration_ms:
+        after = replace(after, playback=replace(playback, position_ms=track.duration_ms))
     return replan(after, now)
 
 
@@ -202,6 +235,8 @@ _HANDLERS: dict[type, _Handler] = {
     TrackModified: _track_upserted,
     TrackMoved: _track_moved,
     TrackDeleted: _track_deleted,
+    TrackLevelled: _track_levelled,
+    TrackAnalysed: _track_analysed,
     TrackChanged: _track_changed,
     PositionReported: _position_reported,
     Seeked: _seeked,

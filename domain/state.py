@@ -9,10 +9,11 @@ import msgspec
 
 from domain.errors import SnapshotDecodeError
 from domain.events import ChunkKey, Fingerprint, Preset
+from domain.pmap import PMap
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 6
+PROJECTION_VERSION: Final[int] = 7
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -22,6 +23,22 @@ InFlightStatus = Literal["queued", "rendering"]
 MB: Final[int] = 1_000_000
 
 
+class Level(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a chunk is rendered with, the same for every chunk of a track revision."""
+
+    loudness_db: float
+    peak: float
+
+
+class Analysis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The whole track measured (`TrackAnalysed`)."""
+
+    loudness_db: float
+    peak: float
+    frames: int
+    reason: str | None = None
+
+
 class Track(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str
     fingerprint: Fingerprint
@@ -29,6 +46,20 @@ class Track(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sample_rate: int
     channels: int
     revision: int = 0
+    level: Level | None = None
+    analysis: Analysis | None = None
+
+
+class TrackMap(PMap[Track]):
+    """Tracks by id: a persistent map, so a library event does not copy the library."""
+
+
+class FeatureMap(PMap[dict[str, "Features"]]):
+    """Content features of each analysed chunk (by its index, as text), per track."""
+
+
+class RevisionMap(PMap[int]):
+    """The last revision of each deleted track: a track added again continues after it."""
 
 
 class Playback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -177,22 +208,43 @@ class Stats(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seq: int = 0
     clock_ms: int = 0
-    tracks: dict[str, Track] = msgspec.field(default_factory=dict)
+    tracks: TrackMap = msgspec.field(default_factory=TrackMap)
     playback: Playback = msgspec.field(default_factory=Playback)
     ignored: int = 0
     cache: Cache = msgspec.field(default_factory=Cache)
     predictor: Predictor = msgspec.field(default_factory=Predictor)
     policy: Policy = msgspec.field(default_factory=Policy)
     stats: Stats = msgspec.field(default_factory=Stats)
-    analysis: dict[str, dict[str, Features]] = msgspec.field(default_factory=dict)
+    analysis: FeatureMap = msgspec.field(default_factory=FeatureMap)
+    retired: RevisionMap = msgspec.field(default_factory=RevisionMap)
 
     def duration_of(self, track: str | None) -> int | None:
         known = self.tracks.get(track) if track is not None else None
         return known.duration_ms if known is not None else None
 
 
-_encoder = msgspec.json.Encoder(order="deterministic")
-_decoder = msgspec.json.Decoder(State)
+def _encode_map(value: object) -> object:
+    if isinstance(value, PMap):
+        return dict(value.items())
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+_VALUES: Final[dict[type, type]] = {
+    TrackMap: Track,
+    FeatureMap: dict[str, Features],
+    RevisionMap: int,
+}
+
+
+def _decode_map(kind: type, value: object) -> object:
+    values = _VALUES.get(kind)
+    if values is None or not isinstance(value, dict):
+        raise NotImplementedError(f"cannot decode {kind!r}")
+    return kind(msgspec.convert(value, dict[str, values]))  # type: ignore[valid-type]
+
+
+_encoder = msgspec.json.Encoder(order="deterministic", enc_hook=_encode_map)
+_decoder = msgspec.json.Decoder(State, dec_hook=_decode_map)
 
 
 def encode_state(state: State) -> bytes:

@@ -24,8 +24,7 @@ from adapters.audio.decode import DecodedAudio, chunk_frames, open_audio
 from adapters.audio.errors import AudioReadError
 from domain.events import ChunkAnalysed, TrackAnalysed
 from domain.features import Features, chunk_features, neutral
-
-SILENT_LUFS: Final = -70.0
+from domain.loudness import SILENT_LUFS, ChunkMeasure, gated_loudness
 
 
 def k_weighting(sample_rate: int) -> npt.NDArray[np.float64]:
@@ -72,23 +71,14 @@ class LoudnessMeter:
             self._steps.extend((view * view).mean(axis=1).sum(axis=1).tolist())
         self._carry = data[whole:]
 
+    @property
+    def steps(self) -> list[float]:
+        """Mean square (channels summed) of each whole 100 ms step fed so far."""
+        return self._steps
+
     def loudness_db(self) -> float | None:
         """LUFS, or None when nothing passes the absolute gate (silence, or under 400 ms)."""
-        steps = np.asarray(self._steps)
-        if steps.size < 4:
-            return None
-        blocks = (steps[:-3] + steps[1:-2] + steps[2:-1] + steps[3:]) / 4.0
-        blocks = blocks[_lufs(blocks) > SILENT_LUFS]
-        if blocks.size == 0:
-            return None
-        relative = _lufs(np.asarray([blocks.mean()]))[0] - 10.0
-        gated = blocks[_lufs(blocks) > relative]
-        return float(_lufs(np.asarray([gated.mean()]))[0])
-
-
-def _lufs(mean_square: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    out: npt.NDArray[np.float64] = -0.691 + 10.0 * np.log10(np.maximum(mean_square, 1e-20))
-    return out
+        return gated_loudness(self._steps)
 
 
 def analyse_track(
@@ -152,3 +142,34 @@ def _chunk_event(track: str, revision: int, index: int, features: Features) -> C
         features.rhythm,
         features.neutral_reason,
     )
+
+
+#: Decoded before a chunk so the K-weighting filters have settled at its first sample.
+PREROLL_STEPS: Final = 5
+
+
+def analyse_chunk(
+    path: Path | str, track: str, revision: int, index: int, *, chunk_seconds: float = 30.0
+) -> ChunkMeasure:
+    """Features and loudness steps of chunk `index` of `path` (an unreadable file measures as
+    one empty, neutral chunk that ends the track)."""
+    try:
+        with open_audio(path) as reader:
+            rate, channels = reader.info.sample_rate, reader.info.channels
+            size = chunk_frames(rate, chunk_seconds)
+            meter = LoudnessMeter(rate, channels)
+            preroll = min(index * size, PREROLL_STEPS * max(1, round(0.1 * rate)))
+            reader.seek(index * size - preroll)
+            if preroll:
+                meter.feed(reader.read(preroll).samples)
+            settled = len(meter.steps)
+            decoded = reader.read(size)
+            meter.feed(decoded.samples)
+    except AudioReadError as e:
+        empty = _chunk_event(track, revision, index, neutral(f"unreadable: {e.reason}"))
+        return ChunkMeasure(empty, [], 0.0, 0, 0, True)
+    features = _chunk_event(track, revision, index, _features(decoded))
+    peak = float(np.abs(decoded.samples).max()) if decoded.frames else 0.0
+    sanitised = decoded.sanitised.non_finite + decoded.sanitised.clipped
+    ended = decoded.ended or decoded.frames < size
+    return ChunkMeasure(features, meter.steps[settled:], peak, decoded.frames, sanitised, ended)

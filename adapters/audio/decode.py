@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf  # type: ignore[import-untyped]
 
+from adapters.audio import cancel
 from adapters.audio.errors import AudioReadError, ReadReason
 from adapters.audio.quiet import Captured, captured_stderr
 
@@ -257,6 +258,7 @@ class AudioReader:
         got = 0
         error = self._failed
         while got < count and not self._ended and error is None:
+            cancel.checkpoint()
             want = min(BLOCK_FRAMES, count - got)
             block, error = _raw_read(self._handle, want, self.info.channels)
             if error is not None:  # what a failing call returned may be zeros or garbage

@@ -18,6 +18,7 @@ from typing import Final
 
 import numpy as np
 
+from adapters.audio import cancel
 from adapters.audio.dsp import (
     Band,
     Compressor,
@@ -135,11 +136,13 @@ def run_chain(x: Signal, chain: Chain, sample_rate: int) -> Signal:
     if pad:
         x = np.pad(x, ((0, 0), (0, pad)))
     y = equalise(x, chain.bands, sample_rate)
+    cancel.checkpoint()
     if chain.compressor is not None:
         y = apply_gain(y, chain.compressor.gain(block_power(y, block), sample_rate), block)
     if chain.gain_db:
         y = y * np.float32(10.0 ** (chain.gain_db / 20.0))
     y = saturate(y, chain.drive)
+    cancel.checkpoint()
     y = apply_gain(y, chain.limiter.gain(block_peak(y, block), sample_rate), block)
     np.nan_to_num(y, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.clip(y, -1.0, 1.0, out=y)

@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import soundfile as sf  # type: ignore[import-untyped]
 
+from adapters.audio import cancel
 from adapters.audio.decode import DecodedAudio, chunk_frames, open_audio
 from adapters.audio.dsp import Signal, block_size
 from adapters.audio.errors import AudioReadError
@@ -86,6 +87,7 @@ def render_chunk(
         out = decoded.samples[start - first : start - first + available]
     else:
         out = render_window(decoded.samples, first, start, available, rate, chain)
+    cancel.checkpoint()
     stored = store.write(key, encode_flac(out, rate))
     return ChunkRendered(
         key,

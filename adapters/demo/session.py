@@ -116,7 +116,7 @@ def _line(
         what = f"waited {result.waited_ms} ms"
     else:
         what = f"NOT READY ({result.detail})"
-    done = sum(n for label, n in service.scheduler.outcomes.items() if label == "ChunkRendered")
+    done = service.scheduler.outcomes.rendered
     running = len(service.scheduler.running)
     return (
         f"track {number}/{tracks} {Path(path).stem[:22]:<22} chunk {index + 1}/{chunks} "
@@ -135,8 +135,8 @@ async def _listen(player: Player, index: int, speed: float) -> None:
 def report(service: Service, tally: DemoTally, started: float, db: Path) -> str:
     state = service.app.state
     outcomes = service.scheduler.outcomes
-    rendered = outcomes.get("ChunkRendered", 0)
-    failed = {label.split(":", 1)[1]: n for label, n in outcomes.items() if ":" in label}
+    rendered = outcomes.rendered
+    failed = outcomes.failed
     hits = " / ".join(f"{tally.hits.get(t, 0)}" for t in ("L1", "L2", "L3"))
     served = sum(tally.hits.values())
     share = served / tally.requests if tally.requests else 0.0

@@ -95,11 +95,13 @@ _CHUNK_RESPONSES = {
         "content": {"audio/flac": {"schema": {"type": "string", "format": "binary"}}},
     },
     "202": {
-        "description": "not ready within the deadline; it is the most urgent job: ask again",
+        "description": "not ready within the deadline (it is the most urgent job), or its render "
+        "failed and is tried again after a back-off: ask again after Retry-After seconds",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {JSON: {"schema": _ref("Pending")}},
     },
     "404": _error("nothing playing, unknown track or revision, or past the end"),
+    "410": _error("the render failed on every attempt; tried again only when the file changes"),
     "422": _error("a bad parameter (named in `field`)"),
 }
 

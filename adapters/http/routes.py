@@ -165,9 +165,13 @@ def _moment(raw: str | None, name: str) -> int | None:
 def _chunk_response(result: ChunkResult) -> Response:
     if result.status == "unavailable":
         raise ApiError(404, "unavailable", result.detail)
+    if result.status == "failed" and result.retry_after_ms is None:
+        raise ApiError(410, "unrenderable", f"{result.detail}; tried again when the file changes")
     if result.data is None or result.key is None:
-        pending = Pending(result.status, result.key, result.waited_ms, result.detail)
-        return json_response(pending, 202, {"Retry-After": "1"})
+        retry = result.retry_after_ms
+        pending = Pending(result.status, result.key, result.waited_ms, result.detail, retry)
+        seconds = 1 if retry is None else max(1, -(-retry // 1000))
+        return json_response(pending, 202, {"Retry-After": str(seconds)})
     headers = {
         "X-Chunk-Checksum": result.checksum or "",
         "X-Chunk-Status": result.status,

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.runtime.status import Outcomes
 from domain.events import ChunkKey
 
 
@@ -29,12 +30,14 @@ class Accepted(msgspec.Struct, frozen=True):
 
 
 class Pending(msgspec.Struct, frozen=True):
-    """A chunk that is not ready yet: ask again after Retry-After seconds."""
+    """A chunk that is not ready yet (`pending`), or whose render failed and is tried again
+    after a back-off (`failed`): ask again after Retry-After seconds."""
 
     status: str
     key: ChunkKey | None
     waited_ms: int
     detail: str
+    retry_after_ms: int | None = None
 
 
 class TierStatus(msgspec.Struct, frozen=True):
@@ -60,8 +63,9 @@ class PlaybackStatus(msgspec.Struct, frozen=True):
 
 class WorkerStatus(msgspec.Struct, frozen=True):
     configured: int
+    alive: int
     running: list[ChunkKey]
-    outcomes: dict[str, int]
+    outcomes: Outcomes
 
 
 class LibraryStatus(msgspec.Struct, frozen=True):

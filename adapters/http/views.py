@@ -53,7 +53,10 @@ def status_of(player: Player) -> Status:
         in_flight=len(cache.inflight),
         failed_chunks=len(cache.failures),
         workers=WorkerStatus(
-            configured=runtime.workers, running=runtime.running, outcomes=runtime.outcomes
+            configured=runtime.workers,
+            alive=len(runtime.alive),
+            running=runtime.running,
+            outcomes=runtime.outcomes,
         ),
         memory_level=cache.pressure,
         library=LibraryStatus(

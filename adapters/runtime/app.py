@@ -17,7 +17,7 @@ from anyio.abc import TaskStatus
 from domain.events import DomainEvent, NewEvent
 from domain.projection import evolve
 from domain.state import State
-from storage.log import Log, snapshot_if_due
+from storage.log import SNAPSHOTS_KEPT, Log
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class Application:
         self.listeners: list[Callable[[State], None]] = []
         self._discarded: list[str] = []
         self._acknowledged = state.seq
+        self._snapshot_seq: int | None = None  # of the newest snapshot, read from the log once
 
     @property
     def state(self) -> State:
@@ -75,8 +76,19 @@ class Application:
                 folded.set()
                 for listener in self.listeners:
                     listener(state)
-                await snapshot_if_due(self.log, state, every=self._snapshot_every, clock=self.clock)
+                await self._snapshot_if_due(state)
         return self._state
+
+    async def _snapshot_if_due(self, state: State) -> None:
+        """A snapshot every `snapshot_every` events, counted in memory (no query per fold)."""
+        if self._snapshot_every <= 0:
+            return
+        if self._snapshot_seq is None:
+            self._snapshot_seq = await self.log.snapshots.latest_seq() or 0
+        if state.seq - self._snapshot_seq >= self._snapshot_every:
+            await self.log.snapshots.save(state, created_at=self.clock())
+            await self.log.snapshots.prune(keep=SNAPSHOTS_KEPT)
+            self._snapshot_seq = state.seq
 
     def take_discarded(self) -> list[str]:
         """Chunk files the folded events dropped (evicted, invalidated), to delete from disk."""

@@ -1,53 +1,68 @@
-"""What runs inside a render worker process. Functions here are imported by reference in the
-worker, take only picklable arguments and return events (never raise for bad audio)."""
+"""What runs inside a render worker process. Functions here are called by reference
+(``"adapters.runtime.jobs:render"``), take picklable arguments and return events: they never
+raise for bad audio (a failure is an outcome), only for bugs and a cancellation.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
-
-from adapters.audio.analysis import analyse_track
+from adapters.audio.analysis import analyse_chunk
+from adapters.audio.errors import AudioReadError
+from adapters.audio.level import measure_level
 from adapters.audio.presets import TrackLevel
 from adapters.audio.render import render_chunk
-from domain.events import ChunkAnalysed, ChunkFailed, ChunkKey, ChunkRendered, TrackAnalysed
+from adapters.runtime.specs import AnalyseSpec, RenderSpec
+from domain.events import ChunkFailed, ChunkRendered, TrackLevelled
+from domain.loudness import SILENT_LUFS, ChunkMeasure
+from domain.state import Level
 from storage.chunks import FileChunkStore
 
-
-class RenderSpec(msgspec.Struct, frozen=True):
-    source: str
-    key: ChunkKey
-    analysis: TrackAnalysed | None
-    cache_root: str
-    chunk_seconds: float
+RenderOutcome = list[TrackLevelled | ChunkRendered | ChunkFailed]
 
 
-class AnalyseSpec(msgspec.Struct, frozen=True):
-    source: str
-    track: str
-    revision: int
-    chunk_seconds: float
-
-
-def render(spec: RenderSpec) -> ChunkRendered | ChunkFailed:
-    level = TrackLevel.of(spec.analysis) if spec.analysis is not None else TrackLevel()
-    track_frames = spec.analysis.frames if spec.analysis is not None else None
-    return render_chunk(
+def render(spec: RenderSpec) -> RenderOutcome:
+    """The chunk, rendered at the track's level; measured first when the track has none yet
+    (then the `TrackLevelled` event comes before the chunk's outcome)."""
+    found: RenderOutcome = []
+    level = spec.level
+    if level is None:
+        try:
+            loudness, peak = measure_level(spec.source)
+        except AudioReadError as e:
+            return [ChunkFailed(spec.key, e.failure_reason, str(e))]
+        key = spec.key
+        found.append(TrackLevelled(key.track, key.revision, loudness, peak))
+        level = Level(loudness, peak)
+    outcome = render_chunk(
         Path(spec.source),
         spec.key,
-        level,
+        track_level(level),
         FileChunkStore(spec.cache_root),
-        track_frames=track_frames or None,
+        track_frames=spec.track_frames,
         chunk_seconds=spec.chunk_seconds,
     )
+    return [*found, outcome]
 
 
-def analyse(spec: AnalyseSpec) -> list[ChunkAnalysed | TrackAnalysed]:
-    return analyse_track(
-        Path(spec.source), spec.track, spec.revision, chunk_seconds=spec.chunk_seconds
+def level(spec: RenderSpec) -> list[TrackLevelled | ChunkFailed]:
+    """The track's level, measured before its first render (a file that cannot be read fails
+    the chunk asked for, with the reason)."""
+    try:
+        loudness, peak = measure_level(spec.source)
+    except AudioReadError as e:
+        return [ChunkFailed(spec.key, e.failure_reason, str(e))]
+    return [TrackLevelled(spec.key.track, spec.key.revision, loudness, peak)]
+
+
+def track_level(level: Level) -> TrackLevel:
+    """The DSP chains' view of a recorded level (silence: the defaults, unmeasured)."""
+    if level.loudness_db <= SILENT_LUFS:
+        return TrackLevel()
+    return TrackLevel(level.loudness_db, level.peak, True)
+
+
+def analyse(spec: AnalyseSpec) -> ChunkMeasure:
+    return analyse_chunk(
+        spec.source, spec.track, spec.revision, spec.index, chunk_seconds=spec.chunk_seconds
     )
-
-
-def warm_up() -> None:
-    """Nothing: calling it starts a worker process and imports this module (numpy, scipy,
-    soundfile) before the first real job needs it."""

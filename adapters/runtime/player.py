@@ -15,13 +15,15 @@ import anyio
 import msgspec
 
 from adapters.runtime.app import Application
+from adapters.runtime.status import RuntimeStatus
 from domain.events import ChunkFileLost, ChunkKey, ChunkRequested, DomainEvent, NewEvent
-from domain.state import State
+from domain.plan import MAX_ATTEMPTS, blocked
+from domain.state import Failure, State
 from domain.tiers import chunk_count, chunk_id
 from storage.chain import StoredRow
 from storage.chunks import ChunkStoreError, FileChunkStore
 
-ChunkStatus = Literal["hit", "rendered", "pending", "unavailable"]
+ChunkStatus = Literal["hit", "rendered", "pending", "failed", "unavailable"]
 
 
 class ChunkResult(msgspec.Struct, frozen=True):
@@ -32,6 +34,8 @@ class ChunkResult(msgspec.Struct, frozen=True):
     checksum: str | None = None
     waited_ms: int = 0
     detail: str = ""
+    retry_after_ms: int | None = None  # failed: when it is tried again (None: not until the
+    # track's file changes)
 
 
 def known(state: State, key: ChunkKey) -> bool:
@@ -57,16 +61,6 @@ def current_key(state: State, index: int) -> ChunkKey | None:
         intensity_tenths=playback.intensity_tenths,
         index=index,
     )
-
-
-class RuntimeStatus(msgspec.Struct, frozen=True):
-    """What the running service reports beside the folded state."""
-
-    workers: int
-    running: list[ChunkKey]
-    outcomes: dict[str, int]
-    watcher: str
-    watcher_detail: str
 
 
 class Player:
@@ -135,15 +129,26 @@ class Player:
         entry = state.cache.held.get(ident)
         if entry is not None:
             return await self._read(key, "hit", entry.origin, began)
+        before = state.cache.failures.get(ident)
+        if blocked(before, state.clock_ms):
+            return _failed(key, before, state.clock_ms, began)
+
+        def answered(s: State) -> bool:
+            return (
+                ident in s.cache.held
+                or not _wanted(s, key)
+                or s.cache.failures.get(ident) is not before
+            )
+
         with anyio.move_on_after(wait_s):
-            state = await self.app.until(lambda s: ident in s.cache.held or not _wanted(s, key))
+            state = await self.app.until(answered)
             entry = state.cache.held.get(ident)
             if entry is not None:
                 return await self._read(key, "rendered", entry.origin, began)
-        waited = round((time.perf_counter() - began) * 1000)
-        failure = self.app.state.cache.failures.get(ident)
-        detail = f"failed: {failure.reason}" if failure is not None else "still rendering"
-        return ChunkResult("pending", key, waited_ms=waited, detail=detail)
+            failure = state.cache.failures.get(ident)
+            if failure is not None and failure is not before:
+                return _failed(key, failure, state.clock_ms, began)
+        return ChunkResult("pending", key, waited_ms=_since(began), detail="still rendering")
 
     async def _read(
         self, key: ChunkKey, status: ChunkStatus, tier: str, began: float
@@ -158,8 +163,19 @@ class Player:
         except ChunkStoreError as e:
             await self.app.record(ChunkFileLost(key=key, detail=str(e)))
             return ChunkResult("pending", key, detail=f"chunk file unusable: {e}")
-        waited = round((time.perf_counter() - began) * 1000)
-        return ChunkResult(status, key, tier, data, entry.checksum, waited)
+        return ChunkResult(status, key, tier, data, entry.checksum, _since(began))
+
+
+def _since(began: float) -> int:
+    return round((time.perf_counter() - began) * 1000)
+
+
+def _failed(key: ChunkKey, failure: Failure | None, now: int, began: float) -> ChunkResult:
+    """The render failed: why, and when it is tried again (None: only once the file changes)."""
+    assert failure is not None
+    retry = None if failure.attempts >= MAX_ATTEMPTS else max(0, failure.retry_at - now)
+    detail = f"failed: {failure.reason} ({failure.attempts} attempts)"
+    return ChunkResult("failed", key, waited_ms=_since(began), detail=detail, retry_after_ms=retry)
 
 
 def _wanted(state: State, key: ChunkKey) -> bool:

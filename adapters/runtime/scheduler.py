@@ -1,12 +1,17 @@
-"""The scheduler: keeps a pool of render worker processes busy with the projection's plan.
+"""The scheduler: keeps the warm worker pool busy with the projection's plan, most urgent first,
+and with the background analysis of the library when there is room.
 
-- Jobs start in plan order (the chunk the player waits on, then L1, L2, L3), at most `workers`
-  at once. A job for the chunk the player waits on takes the slot of the least urgent running
-  job when the pool is full.
-- A running job the plan no longer wants (the listener moved on) is cancelled when a planned
-  job needs its slot.
-- Rendering runs in worker processes (`anyio.to_process`): a timeout or a cancellation kills the
-  process, so the CPU is really freed; a worker that dies is replaced by the next call.
+- Render jobs start in plan order (the chunk the player waits on, then L1, L2, L3) on idle
+  workers. When none is idle, the chunk the player waits on takes the worker of the least urgent
+  running job, and any render takes one from the background analysis: that job is cancelled
+  cooperatively (it stops at its next checkpoint, milliseconds later) and its worker is reused —
+  no process start on the critical path. A running render the plan no longer wants is cancelled
+  the same way when a planned job needs its worker.
+- A job is killed only when it outlives its timeout (by priority: 20 s for the chunk the player
+  waits on, 30 s L1, 60 s L2, 90 s L3); the pool replaces the process in the background.
+- The first render of a track measures the track's level (`TrackLevelled`), and every chunk of
+  that revision is rendered with it. The whole-track analysis runs in the background, one chunk
+  per job (`adapters/runtime/analysis.py`), and never delays a render.
 - Every outcome is an event: ChunkRendered, or ChunkFailed with timeout / crashed / cancelled /
   the decoder's reason.
 - Before rendering, the file must still be the one the log knows; otherwise the lifecycle
@@ -16,38 +21,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Final
 
 import anyio
-import anyio.to_process
 import msgspec
 from anyio.abc import TaskGroup, TaskStatus
 
-from adapters.runtime import jobs
+from adapters.runtime import specs
+from adapters.runtime.analysis import AnalysisQueue, Measured
 from adapters.runtime.app import Application
 from adapters.runtime.checks import lifecycle_events
+from adapters.runtime.pool import Reply, Worker, WorkerPool
+from adapters.runtime.status import Outcomes
 from domain.events import (
-    ChunkAnalysed,
     ChunkFailed,
     ChunkKey,
-    ChunkRendered,
     ChunkRenderStarted,
     DomainEvent,
-    TrackAnalysed,
+    TrackLevelled,
 )
-from domain.state import Job, State
+from domain.state import Job, Level, State
 from domain.tiers import chunk_id
 from storage.chunks import TEMP_SUFFIX, FileChunkStore
 
 logger = logging.getLogger(__name__)
 
-RenderFunction = Callable[[jobs.RenderSpec], ChunkRendered | ChunkFailed]
-AnalyseFunction = Callable[[jobs.AnalyseSpec], list[ChunkAnalysed | TrackAnalysed]]
+#: How urgent each kind of job is (lower first); the background analysis comes last.
+RANK: Final[dict[str, int]] = {"waiting": 0, "L1": 1, "L2": 2, "L3": 3, "analysis": 4}
+_KILLED: Final = frozenset({"timeout", "crashed"})
 
 
-#: Outcomes whose worker process was killed (or died) and must be replaced.
-_KILLED = frozenset({"cancelled", "timeout", "crashed"})
+def _level_ident(key: ChunkKey) -> str:
+    return f"level|{key.track}|{key.revision}"
 
 
 class SchedulerConfig(msgspec.Struct, frozen=True):
@@ -55,148 +62,295 @@ class SchedulerConfig(msgspec.Struct, frozen=True):
     timeouts_s: dict[str, float] = msgspec.field(
         default_factory=lambda: {"waiting": 20.0, "L1": 30.0, "L2": 60.0, "L3": 90.0}
     )
-    analyse_timeout_s: float = 120.0
+    analyse_timeout_s: float = 60.0
+    analyse_retry_s: float = 30.0
     chunk_seconds: float = 30.0
+    analyse_library: bool = True
 
 
 class _Running:
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.scope = anyio.CancelScope()
-        self.started = False
-        self.why_cancelled = ""
+    """A job on a worker: a render (`key`) or a chunk of background analysis."""
+
+    def __init__(self, rank: str, ident: str, worker: Worker, key: ChunkKey | None) -> None:
+        self.rank = rank
+        self.ident = ident
+        self.worker = worker
+        self.key = key
+        self.cancelling = False
+        self.why = ""
+        self.called = False  # the worker ran the job (and `call` gave it back)
 
 
 class Scheduler:
     def __init__(
         self,
         app: Application,
+        pool: WorkerPool,
         *,
         library_root: Path,
         cache_root: Path,
         config: SchedulerConfig | None = None,
-        render: RenderFunction = jobs.render,
-        analyse: AnalyseFunction = jobs.analyse,
+        render: str = specs.RENDER,
+        analyse: str = specs.ANALYSE,
+        level: str = specs.LEVEL,
     ) -> None:
         self.app = app
+        self.pool = pool
         self.library_root = library_root
         self.cache_root = cache_root
-        self._chunks = FileChunkStore(cache_root)
         self.config = config or SchedulerConfig()
+        self._chunks = FileChunkStore(cache_root)
         self._render = render
-        self._analyse = analyse
-        self._limiter = anyio.CapacityLimiter(self.config.workers)
-        self._spares = anyio.CapacityLimiter(self.config.workers)
-        self._task_group: TaskGroup | None = None
+        self._level = level
         self._running: dict[str, _Running] = {}
-        self._analyses: dict[tuple[str, int], TrackAnalysed] = {}
-        self._analysis_locks: dict[str, anyio.Lock] = {}
         self._poke = anyio.Event()
-        self.outcomes: dict[str, int] = {}
+        self._task_group: TaskGroup | None = None
+        self._levels: dict[tuple[str, int], Level] = {}  # measured, maybe not folded yet
+        self.analysis = AnalysisQueue(
+            library_root, self.config.chunk_seconds, analyse, retry_s=self.config.analyse_retry_s
+        )
+        self.outcomes = Outcomes()
 
     @property
     def running(self) -> list[ChunkKey]:
-        return [r.job.key for r in self._running.values()]
+        return [r.key for r in self._running.values() if r.key is not None]
 
     def poke(self, _state: State | None = None) -> None:
         self._poke.set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self.app.listeners.append(self.poke)
+        self.pool.on_change = self.poke
         async with anyio.create_task_group() as tg:
             self._task_group = tg
-            for _ in range(self.config.workers):
-                tg.start_soon(self._warm_up)
             task_status.started()
             while True:
                 self._poke = anyio.Event()
                 state = self.app.state
                 self._cancel_unwanted(state)
-                self._fill(state, tg)
-                await self._poke.wait()
+                self._fill(state)
+                due = self.analysis.due_in(state) if self.config.analyse_library else None
+                with anyio.move_on_after(float("inf") if due is None else due):
+                    await self._poke.wait()
 
-    async def _warm_up(self) -> None:
-        """Start a worker process now, so the next render does not pay for its start (imports
-        take seconds): at start-up, and to replace each worker killed by a cancel or timeout."""
-        try:
-            await anyio.to_process.run_sync(jobs.warm_up, cancellable=True, limiter=self._spares)
-        except anyio.BrokenWorkerProcess as e:
-            logger.warning("a render worker failed to start: %s", e)
+    # --- choosing work ------------------------------------------------------------------------
 
     def _wanted(self, state: State, key: ChunkKey) -> bool:
         cache = state.cache
         return chunk_id(key) in cache.wanted or (cache.waiting and cache.requested == key)
 
     def _cancel_unwanted(self, state: State) -> None:
-        """Cancel running jobs the plan no longer wants, as many as planned jobs need slots.
-
-        Cancelling kills a worker process, and a new one takes seconds to start (imports): an
-        unwanted render that no planned job is waiting for is left to finish instead (its chunk
-        lands as a cold entry, useful if the listener comes back to it).
-        """
-        live = [r for r in self._running.values() if not r.scope.cancel_called]
-        queued = sum(1 for job in state.cache.plan if chunk_id(job.key) not in self._running)
-        needed = queued - (self.config.workers - len(live))
-        for running in live:
+        """Cancel running renders the plan no longer wants, as many as planned jobs need."""
+        needed = sum(1 for job in state.cache.plan if chunk_id(job.key) not in self._running)
+        needed -= len(self.pool.idle)
+        for running in list(self._running.values()):
             if needed <= 0:
                 return
-            if not self._wanted(state, running.job.key):
-                running.why_cancelled = "the plan no longer wants it"
-                running.scope.cancel()
+            key = running.key
+            if key is not None and not running.cancelling and not self._wanted(state, key):
+                self._cancel(running, "the plan no longer wants it")
                 needed -= 1
 
-    def _fill(self, state: State, tg: TaskGroup) -> None:
+    def _fill(self, state: State) -> None:
         for job in state.cache.plan:
-            ident = chunk_id(job.key)
+            level = self._level_of(job.key)
+            ident = chunk_id(job.key) if level is not None else _level_ident(job.key)
             if ident in self._running:
                 continue
-            if len(self._running) >= self.config.workers:
-                if job.deadline == "waiting":
-                    self._preempt_for(job)
+            worker = self.pool.take()
+            if worker is None:
+                self._make_room(job)
                 return
-            running = _Running(job)
-            self._running[ident] = running
-            tg.start_soon(self._run, running)
+            if level is None:  # the track's first job: measure its level, then render
+                work = self._level_job(job.key, worker)
+                self._start(job.deadline, ident, worker, None, work)
+            else:
+                work = self._render_job(job, worker)
+                self._start(job.deadline, ident, worker, job.key, work)
+        if not self.config.analyse_library:
+            return
+        busy = {r.ident for r in self._running.values() if r.rank == "analysis"}
+        room = max(1, self.config.workers - 1) - len(busy)
+        for ident, spec in self.analysis.next_jobs(state, busy, room):
+            worker = self.pool.take()
+            if worker is None:
+                return
+            self._start("analysis", ident, worker, None, self._analysis_job(spec, worker))
 
-    def _preempt_for(self, job: Job) -> None:
+    def _level_of(self, key: ChunkKey) -> Level | None:
+        track = self.app.state.tracks.get(key.track)
+        if track is not None and track.level is not None:
+            return track.level
+        return self._levels.get((key.track, key.revision))
+
+    def _make_room(self, job: Job) -> None:
+        """No idle worker for `job`: take the least urgent running job's, if it is less urgent
+        (the chunk the player waits on takes any other job's; any render takes analysis')."""
+        if any(r.cancelling for r in self._running.values()):
+            return  # a worker is already on its way back
+        rank = RANK[job.deadline]
         victims = [
             r
             for r in self._running.values()
-            if r.job.deadline != "waiting" and not r.scope.cancel_called
+            if RANK[r.rank] > rank and (rank == 0 or r.rank == "analysis")
         ]
         if victims:
-            victim = max(victims, key=lambda r: r.job.priority)
-            victim.why_cancelled = f"pre-empted by the chunk the player waits on ({job.key.index})"
-            victim.scope.cancel()
+            victim = max(victims, key=lambda r: RANK[r.rank])
+            self.outcomes.preempted += 1
+            self._cancel(victim, f"pre-empted by a more urgent job (chunk {job.key.index})")
 
-    async def _run(self, running: _Running) -> None:
-        key = running.job.key
-        outcome: DomainEvent | None = None
+    def _cancel(self, running: _Running, why: str) -> None:
+        running.cancelling, running.why = True, why
+        assert self._task_group is not None
+        self._task_group.start_soon(self.pool.cancel, running.worker, running.worker.job)
+
+    def _start(
+        self,
+        rank: str,
+        ident: str,
+        worker: Worker,
+        key: ChunkKey | None,
+        work: Callable[[_Running], Awaitable[None]],
+    ) -> None:
+        running = _Running(rank, ident, worker, key)
+        self._running[ident] = running
+        assert self._task_group is not None
+        self._task_group.start_soon(self._run, running, work)
+
+    async def _run(self, running: _Running, work: Callable[[_Running], Awaitable[None]]) -> None:
         try:
-            with running.scope:
-                outcome = await self._render_job(running)
-            if running.scope.cancelled_caught and running.started:
-                outcome = ChunkFailed(key, "cancelled", running.why_cancelled)
+            await work(running)
         finally:
-            if outcome is None and running.started and not running.scope.cancelled_caught:
-                outcome = ChunkFailed(key, "cancelled", "the service is stopping")
-            if outcome is not None:
-                # Still listed as running until its outcome is in the log: a chunk file that
-                # exists is then always either running or recorded.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                    await self.app.record(outcome)
-                name = type(outcome).__name__
-                reason = getattr(outcome, "reason", "")
-                label = f"{name}:{reason}" if reason else name
-                self.outcomes[label] = self.outcomes.get(label, 0) + 1
-                killed = isinstance(outcome, ChunkFailed) and outcome.reason in _KILLED
-                if killed:
-                    with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(self._remove_leftovers, key)
-                    if self._task_group is not None:
-                        self._task_group.start_soon(self._warm_up)
-            self._running.pop(chunk_id(key), None)
+            if not running.called:
+                self.pool.give_back(running.worker)
+            self._running.pop(running.ident, None)
             self.poke()
+
+    # --- measuring a track's level ----------------------------------------------------------
+
+    def _level_job(self, key: ChunkKey, worker: Worker) -> Callable[[_Running], Awaitable[None]]:
+        async def work(running: _Running) -> None:
+            spec = self.spec_for(key)
+            if spec is None or await self._changed(spec) or running.cancelling:
+                return
+            running.called = True
+            timeout = self.config.timeouts_s["waiting"]
+            reply = await self.pool.call(worker, self._level, (spec,), timeout_s=timeout)
+            if reply.kind == "done":
+                outcome = list(reply.result)
+            elif reply.kind == "cancelled":
+                return  # asked again with the next plan
+            else:  # the track's renders fail the same way: record it on the chunk asked for
+                outcome = self._outcome(key, reply, running)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self.app.record(*outcome)
+            self._count(outcome)
+
+        return work
+
+    # --- background analysis ------------------------------------------------------------------
+
+    def _analysis_job(
+        self, spec: specs.AnalyseSpec, worker: Worker
+    ) -> Callable[[_Running], Awaitable[None]]:
+        async def work(running: _Running) -> None:
+            timeout = self.config.analyse_timeout_s
+            running.called = True
+            reply = await self.pool.call(worker, self.analysis.ref, (spec,), timeout_s=timeout)
+            measured: Measured = self.analysis.took(spec, reply)
+            if measured.events:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    await self.app.record(*measured.events)
+            self.outcomes.analysed += measured.chunks
+
+        return work
+
+    # --- rendering ----------------------------------------------------------------------------
+
+    def _render_job(self, job: Job, worker: Worker) -> Callable[[_Running], Awaitable[None]]:
+        async def work(running: _Running) -> None:
+            await self._render_one(job, worker, running)
+
+        return work
+
+    def spec_for(self, key: ChunkKey) -> specs.RenderSpec | None:
+        track = self.app.state.tracks.get(key.track)
+        if track is None or track.revision != key.revision:
+            return None
+        return specs.RenderSpec(
+            str(self.library_root / track.path),
+            key,
+            self._level_of(key),
+            track.analysis.frames if track.analysis is not None else None,
+            str(self.cache_root),
+            self.config.chunk_seconds,
+        )
+
+    async def _render_one(self, job: Job, worker: Worker, running: _Running) -> None:
+        key = job.key
+        spec = self.spec_for(key)
+        if spec is None or await self._changed(spec) or running.cancelling:
+            return  # nothing started: nothing to record
+        outcome: list[DomainEvent] = []
+        try:
+            await self.app.record(ChunkRenderStarted(key=key))
+            timeout = self.config.timeouts_s[job.deadline]
+            running.called = True
+            reply = await self.pool.call(worker, self._render, (spec,), timeout_s=timeout)
+            outcome = self._outcome(key, reply, running)
+        finally:
+            if not outcome:
+                outcome = [ChunkFailed(key, "cancelled", "the service is stopping")]
+            # Still listed as running until its outcome is in the log: a chunk file that
+            # exists is then always either running or recorded.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self.app.record(*outcome)
+            self._count(outcome)
+            last = outcome[-1]
+            if isinstance(last, ChunkFailed) and last.reason in _KILLED:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._remove_leftovers, key)
+
+    async def _changed(self, spec: specs.RenderSpec) -> bool:
+        """The file is no longer the one the log knows: record that instead of rendering."""
+        key = spec.key
+        track = self.app.state.tracks.get(key.track)
+        if track is None:
+            return True
+        source = Path(spec.source)
+        changed = await anyio.to_thread.run_sync(lifecycle_events, key.track, track, source)
+        if changed:
+            kinds = [type(e).__name__ for e in changed]
+            logger.info("track %s changed on disk: %s", key.track, kinds)
+            await self.app.record(*changed)
+        return bool(changed)
+
+    def _outcome(self, key: ChunkKey, reply: Reply, running: _Running) -> list[DomainEvent]:
+        if reply.kind == "done":
+            return list(reply.result)
+        if reply.kind == "cancelled":
+            return [ChunkFailed(key, "cancelled", running.why or "cancelled")]
+        if reply.kind == "timeout":
+            logger.warning("render of %s stopped: %s", chunk_id(key), reply.detail)
+            return [ChunkFailed(key, "timeout", reply.detail)]
+        if reply.kind == "died":
+            logger.warning("render worker died on %s: %s", chunk_id(key), reply.detail)
+        else:
+            logger.error("render of %s raised: %s", chunk_id(key), reply.detail)
+        return [ChunkFailed(key, "crashed", reply.detail)]
+
+    def _count(self, events: list[DomainEvent]) -> None:
+        for event in events:
+            name = type(event).__name__
+            if name == "ChunkRendered":
+                self.outcomes.rendered += 1
+            elif isinstance(event, TrackLevelled):
+                self.outcomes.levelled += 1
+                level = Level(event.loudness_db, event.peak)
+                self._levels[(event.track, event.revision)] = level
+            elif isinstance(event, ChunkFailed):
+                failed = self.outcomes.failed
+                failed[event.reason] = failed.get(event.reason, 0) + 1
 
     def _remove_leftovers(self, key: ChunkKey) -> None:
         """A killed render may have left its temporary file, or its file without an event."""
@@ -205,76 +359,3 @@ class Scheduler:
         final = self._chunks.path_of(key)
         for temp in final.parent.glob(f".{final.name}.*{TEMP_SUFFIX}"):
             temp.unlink(missing_ok=True)
-
-    async def _render_job(self, running: _Running) -> DomainEvent | None:
-        key = running.job.key
-        track = self.app.state.tracks.get(key.track)
-        if track is None or track.revision != key.revision:
-            return None
-        source = self.library_root / track.path
-        changed = await anyio.to_thread.run_sync(lifecycle_events, key.track, track, source)
-        if changed:
-            logger.info(
-                "track %s changed on disk: %s", key.track, [type(e).__name__ for e in changed]
-            )
-            await self.app.record(*changed)
-            return None
-        await self.app.record(ChunkRenderStarted(key=key))
-        running.started = True
-        analysis = await self._analysis_of(key.track, key.revision, source)
-        spec = jobs.RenderSpec(
-            str(source), key, analysis, str(self.cache_root), self.config.chunk_seconds
-        )
-        timeout = self.config.timeouts_s[running.job.deadline]
-        try:
-            with anyio.fail_after(timeout):
-                return await anyio.to_process.run_sync(
-                    self._render, spec, cancellable=True, limiter=self._limiter
-                )
-        except TimeoutError:
-            logger.warning("render of %s stopped after its %.0f s timeout", chunk_id(key), timeout)
-            return ChunkFailed(key, "timeout", f"stopped after {timeout:g} s")
-        except anyio.BrokenWorkerProcess as e:
-            logger.warning("render worker died on %s: %s", chunk_id(key), e)
-            return ChunkFailed(key, "crashed", str(e) or "the worker process died")
-        except Exception as e:  # the worker boundary: a bug in one render must not stop the rest
-            logger.exception("render of %s raised", chunk_id(key))
-            return ChunkFailed(key, "crashed", f"{type(e).__name__}: {e}")
-
-    async def _analysis_of(self, track: str, revision: int, source: Path) -> TrackAnalysed:
-        """The track's analysis from the log; analysed (and recorded) first when missing."""
-        lock = self._analysis_locks.setdefault(track, anyio.Lock())
-        async with lock:
-            known = self._analyses.get((track, revision))
-            if known is not None:
-                return known
-            async for recorded in self.app.log.events.read(types={"TrackAnalysed"}, track=track):
-                event = recorded.event
-                if isinstance(event, TrackAnalysed) and event.revision == revision:
-                    known = event
-            if known is None:
-                known = await self._analyse_now(track, revision, source)
-            self._analyses[(track, revision)] = known
-            return known
-
-    async def _analyse_now(self, track: str, revision: int, source: Path) -> TrackAnalysed:
-        spec = jobs.AnalyseSpec(str(source), track, revision, self.config.chunk_seconds)
-        try:
-            with anyio.fail_after(self.config.analyse_timeout_s):
-                events: list[DomainEvent] = list(
-                    await anyio.to_process.run_sync(
-                        self._analyse, spec, cancellable=True, limiter=self._limiter
-                    )
-                )
-        except TimeoutError:
-            events = [TrackAnalysed(track, revision, -14.0, 1.0, 0, "analysis timed out")]
-        except anyio.BrokenWorkerProcess:
-            events = [TrackAnalysed(track, revision, -14.0, 1.0, 0, "analysis worker crashed")]
-        except Exception as e:  # the worker boundary, as for renders
-            logger.exception("analysis of %s raised", track)
-            detail = f"analysis failed: {type(e).__name__}: {e}"
-            events = [TrackAnalysed(track, revision, -14.0, 1.0, 0, detail)]
-        await self.app.record(*events)
-        final = events[-1]
-        assert isinstance(final, TrackAnalysed)
-        return final

@@ -23,14 +23,11 @@ from adapters.library.index import known_unreadable
 from adapters.library.watch import LibraryWatcher
 from adapters.runtime.app import Application
 from adapters.runtime.memory import LEVELS, MemoryMonitor
-from adapters.runtime.player import Player, RuntimeStatus
+from adapters.runtime.player import Player
+from adapters.runtime.pool import WorkerPool
 from adapters.runtime.recovery import Janitor, Reconciled, reconcile
-from adapters.runtime.scheduler import (
-    AnalyseFunction,
-    RenderFunction,
-    Scheduler,
-    SchedulerConfig,
-)
+from adapters.runtime.scheduler import Scheduler, SchedulerConfig
+from adapters.runtime.status import RuntimeStatus
 from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
 from storage.chunks import FileChunkStore
 from storage.log import Log
@@ -74,14 +71,14 @@ async def running_service(
     log: Log,
     clock: Callable[[], int],
     new_id: Callable[[], str],
-    render: RenderFunction,
-    analyse: AnalyseFunction,
+    render: str,
+    analyse: str,
 ) -> AsyncIterator[Service]:
     """Run the service on an opened `log` for the body of the `async with`; stops cleanly when
     the body ends. The composition root (`adapters/bootstrap.py`) chooses every collaborator.
 
-    `render` and `analyse` run in the worker processes (module-level functions, imported there
-    by reference); tests pass functions that hang or crash.
+    `render` and `analyse` name the functions the worker processes run (``"module:function"``,
+    imported there); tests name functions that hang or crash.
     """
     loaded = await load_state(log.events, log.snapshots)
     for skipped in loaded.skipped:
@@ -95,8 +92,10 @@ async def running_service(
     reconciled = await reconcile(app, chunks)
     janitor = Janitor(app, chunks)
     app.listeners.append(janitor)
+    pool = WorkerPool(config.scheduler.workers, preload=sorted({render, analyse}))
     scheduler = Scheduler(
         app,
+        pool,
         library_root=config.library,
         cache_root=config.cache_dir,
         config=config.scheduler,
@@ -107,6 +106,7 @@ async def running_service(
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(app.follow)
+            await tg.start(pool.run)
             await tg.start(scheduler.run)
             watcher = await _watcher(app, config.library) if config.watch_library else None
             if watcher is not None:
@@ -123,8 +123,9 @@ async def running_service(
             def status() -> RuntimeStatus:
                 return RuntimeStatus(
                     workers=config.scheduler.workers,
+                    alive=pool.pids,
                     running=scheduler.running,
-                    outcomes=dict(scheduler.outcomes),
+                    outcomes=msgspec.structs.replace(scheduler.outcomes),
                     watcher=watcher.status.mode if watcher is not None else "off",
                     watcher_detail=watcher.status.detail if watcher is not None else "",
                 )

@@ -20,13 +20,15 @@ from domain.events import (
     Seeked,
     Stopped,
     TrackAdded,
+    TrackAnalysed,
     TrackChanged,
     TrackDeleted,
+    TrackLevelled,
     TrackModified,
     TrackMoved,
 )
 from domain.projection import evolve, fold
-from domain.state import State, encode_state
+from domain.state import Analysis, Level, State, encode_state
 from tests.support.strategies import T0, recorded
 
 FP_A = Fingerprint(size=1000, mtime_ns=1, content_hash="a")
@@ -158,9 +160,32 @@ def test_deleting_the_current_track_stops_playback() -> None:
     assert then.playback.preset == state.playback.preset
 
 
-def test_a_deleted_track_added_again_starts_over_at_revision_zero() -> None:
+def test_a_deleted_track_added_again_continues_after_its_last_revision() -> None:
+    """A render started before the delete must never land on the new file's chunks."""
     state = given(added("t1"), modified("t1"), TrackDeleted(track="t1"), added("t1"))
-    assert state.tracks["t1"].revision == 0
+    assert state.tracks["t1"].revision == 2
+    again = when(when(state, TrackDeleted(track="t1")), added("t1"))
+    assert again.tracks["t1"].revision == 3
+
+
+def test_the_first_level_of_a_revision_is_kept_and_every_later_one_ignored() -> None:
+    state = given(added("t1"), TrackLevelled(track="t1", revision=0, loudness_db=-9.0, peak=1.0))
+    assert state.tracks["t1"].level == Level(-9.0, 1.0)
+    later = when(state, TrackLevelled(track="t1", revision=0, loudness_db=-20.0, peak=0.5))
+    assert later.tracks["t1"].level == Level(-9.0, 1.0) and later.ignored == state.ignored + 1
+    stale = when(state, TrackLevelled(track="t1", revision=1, loudness_db=-20.0, peak=0.5))
+    assert stale.ignored == state.ignored + 1
+    assert when(state, modified("t1")).tracks["t1"].level is None  # a new revision: measure again
+
+
+def test_an_analysis_corrects_the_length_the_header_estimated() -> None:
+    state = given(added("t1"), TrackChanged(track="t1", position_ms=190_000))
+    assert state.tracks["t1"].duration_ms == 200_000
+    frames = 150 * 44_100  # the file really decodes 150 s
+    then = when(state, TrackAnalysed("t1", 0, -12.0, 0.9, frames))
+    assert then.tracks["t1"].duration_ms == 150_000
+    assert then.tracks["t1"].analysis == Analysis(-12.0, 0.9, frames)
+    assert then.playback.position_ms == 150_000
 
 
 # --- track changes and the playhead -----------------------------------------------------------

@@ -45,6 +45,7 @@ from domain.events import (
     TrackAnalysed,
     TrackChanged,
     TrackDeleted,
+    TrackLevelled,
     TrackModified,
     TrackMoved,
 )
@@ -121,6 +122,7 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
         "frames": 10_804_500,
         "neutral_reason": "silent",
     },
+    "TrackLevelled": {"track": "t1", "revision": 0, "loudness_db": -11.5, "peak": 0.97},
     "BudgetsSet": {"l1_bytes": 64 << 20, "l2_bytes": 512 << 20, "l3_bytes": 4 << 30},
     "MemoryPressureChanged": {"level": "warning", "used_fraction": 0.82},
     "ServiceStarted": {"version": "0.1.0"},
@@ -234,6 +236,13 @@ other_events: st.SearchStrategy[Event] = st.one_of(
         peak=finite,
         frames=counts,
         neutral_reason=st.none() | st.text(max_size=8),
+    ),
+    st.builds(
+        TrackLevelled,
+        track=track_ids,
+        revision=st.integers(0, 5),
+        loudness_db=finite,
+        peak=finite,
     ),
     st.builds(BudgetsSet, l1_bytes=counts, l2_bytes=counts, l3_bytes=counts),
     st.builds(

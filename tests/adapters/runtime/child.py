@@ -32,10 +32,12 @@ async def serve(db: Path, library: Path, cache_dir: Path, track_path: str) -> No
         watch_library=False,
         monitor_memory=False,
     )
-    async with bootstrap.service(config, render=faults.stuck_render) as service:
+    async with bootstrap.service(config, render=faults.STUCK) as service:
         track = (await add_library(service))[track_path]
         await play(service, track)
-        await service.app.until(lambda s: len(s.cache.inflight) == 2 and track in s.analysis)
+        await service.app.until(
+            lambda s: len(s.cache.inflight) == 2 and s.tracks[track].level is not None
+        )
         print(READY, flush=True)  # noqa: T201 - the parent reads it
         await anyio.sleep_forever()
 

@@ -40,8 +40,10 @@ pytestmark = pytest.mark.anyio
 
 
 def rendering(*keys: ChunkKey) -> Callable[[State], bool]:
-    """Each key is in flight and its track analysed: the render itself is running."""
-    return lambda s: all(chunk_id(k) in s.cache.inflight and k.track in s.analysis for k in keys)
+    """Each key is in flight and its track's level measured: the render itself is running."""
+    return lambda s: all(
+        chunk_id(k) in s.cache.inflight and s.tracks[k.track].level is not None for k in keys
+    )
 
 
 async def cancelled_and_rendered(service: Service, obsolete: list[ChunkKey]) -> None:
@@ -55,7 +57,7 @@ async def cancelled_and_rendered(service: Service, obsolete: list[ChunkKey]) -> 
 
 async def test_a_seek_cancels_the_renders_behind_it(make_config: ConfigMaker) -> None:
     write_track(make_config().library / "long.flac", 300.0, seed=2)  # ten chunks
-    async with bootstrap.service(make_config(workers=2), render=faults.stall_render) as service:
+    async with bootstrap.service(make_config(workers=2), render=faults.STALL) as service:
         track = (await add_library(service))["long.flac"]
         state = await play(service, track)
         obsolete = [key_of(state, track, 0), key_of(state, track, 1)]
@@ -71,7 +73,7 @@ async def test_a_seek_cancels_the_renders_behind_it(make_config: ConfigMaker) ->
 
 
 async def test_a_preset_switch_cancels_the_old_presets_renders(make_config: ConfigMaker) -> None:
-    async with bootstrap.service(make_config(workers=2), render=faults.stall_render) as service:
+    async with bootstrap.service(make_config(workers=2), render=faults.STALL) as service:
         track = (await add_library(service))["a.flac"]
         # L1 holds two chunks (~0.6 MB each) and the other tiers nothing: the plan is chunks
         # 0 and 1 of the current preset only, so a switch leaves nothing of the old plan wanted.
@@ -93,7 +95,7 @@ async def test_the_chunk_the_player_waits_on_preempts_a_running_job(
     make_config: ConfigMaker,
 ) -> None:
     write_track(make_config().library / "long.flac", 300.0, seed=2)
-    async with bootstrap.service(make_config(workers=1), render=faults.stall_render) as service:
+    async with bootstrap.service(make_config(workers=1), render=faults.STALL) as service:
         track = (await add_library(service))["long.flac"]
         state = await play(service, track)
         first = key_of(state, track, 0)

@@ -45,7 +45,7 @@ async def test_a_hanging_render_is_stopped_at_its_timeout_and_the_next_job_runs(
 ) -> None:
     # One worker: the chunks after the hanging one can only render once its process is killed.
     config = make_config(workers=1, timeouts_s={"waiting": 60, "L1": 6, "L2": 60, "L3": 60})
-    async with bootstrap.service(config, render=faults.hang_render) as service:
+    async with bootstrap.service(config, render=faults.HANG) as service:
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         hung, following = key_of(state, track, 0), key_of(state, track, 1)
@@ -62,9 +62,9 @@ async def test_a_hanging_render_is_stopped_at_its_timeout_and_the_next_job_runs(
 
 
 CRASHES: dict[str, Callable[[RenderSpec], ChunkRendered | ChunkFailed]] = {
-    "exit": faults.exit_render,
-    "kill": faults.kill_render,
-    "segfault": faults.segfault_render,
+    "exit": faults.EXIT,
+    "kill": faults.KILL,
+    "segfault": faults.SEGFAULT,
 }
 
 
@@ -89,7 +89,7 @@ async def test_a_crashed_worker_is_recorded_and_replaced(
 async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
     make_config: ConfigMaker,
 ) -> None:
-    async with bootstrap.service(make_config(workers=2), render=faults.raise_render) as service:
+    async with bootstrap.service(make_config(workers=2), render=faults.RAISE) as service:
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         broken = key_of(state, track, 0)
@@ -99,14 +99,19 @@ async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
         assert failed.reason == "crashed" and "a bug in the renderer" in failed.detail
 
 
-async def test_an_analysis_that_raises_leaves_a_neutral_level_and_rendering_goes_on(
+async def test_an_analysis_that_raises_is_retried_then_recorded_and_rendering_goes_on(
     make_config: ConfigMaker,
 ) -> None:
-    async with bootstrap.service(make_config(workers=2), analyse=faults.raise_analyse) as service:
+    config = make_config(workers=2, analyse_retry_s=0.1)
+    async with bootstrap.service(config, analyse=faults.RAISE_ANALYSE) as service:
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         planned = [chunk_id(job.key) for job in state.cache.plan]
-        await until(service, all_held(planned))
-        (analysed,) = await logged(service, TrackAnalysed)
-        assert analysed.neutral_reason is not None
-        assert "a bug in the analysis" in analysed.neutral_reason
+        await until(service, all_held(planned))  # renders never wait for the analysis
+        state = await until(service, lambda s: all(t.analysis for t in s.tracks.values()))
+        analysed = await logged(service, TrackAnalysed)
+        assert {a.track for a in analysed} == set(state.tracks)
+        for event in analysed:  # each after its third failure, with the reason
+            assert event.neutral_reason is not None and event.frames == 0
+            assert "a bug in the analysis" in event.neutral_reason
+        assert service.scheduler.outcomes.analysed == 0

@@ -40,7 +40,7 @@ def some_held_and_more_in_flight(track: str):  # type: ignore[no-untyped-def]
 
 async def test_a_file_deleted_mid_render_becomes_track_deleted(make_config: ConfigMaker) -> None:
     config = make_config(workers=2)
-    async with bootstrap.service(config, render=faults.slow_render) as service:
+    async with bootstrap.service(config, render=faults.SLOW) as service:
         tracks = await add_library(service)
         track = tracks["a.flac"]
         await play(service, track)
@@ -83,7 +83,7 @@ async def test_a_file_rewritten_on_disk_is_re_rendered_at_its_new_revision(
     make_config: ConfigMaker,
 ) -> None:
     config = make_config(workers=2)
-    async with bootstrap.service(config, render=faults.slow_render) as service:
+    async with bootstrap.service(config, render=faults.SLOW) as service:
         track = (await add_library(service))["a.flac"]
         await play(service, track)
         await until(service, some_held_and_more_in_flight(track))

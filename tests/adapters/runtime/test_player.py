@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from adapters.runtime.app import Application
-from adapters.runtime.player import Player, RuntimeStatus
+from adapters.runtime.player import Player
+from adapters.runtime.status import Outcomes, RuntimeStatus
 from domain.events import ChunkKey, PresetChanged, TrackChanged
 from domain.state import State
 from storage.chunks import FileChunkStore
@@ -29,7 +30,7 @@ async def player(tmp_path: Path) -> AsyncIterator[Player]:
     await log.events.append([new_event(track_added("t1"))])
     app = Application(log, State(), clock=clock, new_id=new_id, snapshot_every=0)
     await app.catch_up()
-    idle = RuntimeStatus(workers=0, running=[], outcomes={}, watcher="off", watcher_detail="")
+    idle = RuntimeStatus(0, [], [], Outcomes(), watcher="off", watcher_detail="")
     async with anyio.create_task_group() as tg:
         await tg.start(app.follow)
         yield Player(app, FileChunkStore(tmp_path / "chunks"), lambda: idle)

@@ -6,7 +6,7 @@ import pytest
 
 from adapters import bootstrap
 from adapters.audio.render import decode_flac
-from domain.events import ChunkRendered, ServiceStarted, TrackAnalysed
+from domain.events import ChunkRendered, TrackLevelled
 from domain.tiers import chunk_id
 from tests.adapters.runtime.conftest import (
     RATE,
@@ -57,13 +57,26 @@ async def test_planned_chunks_are_rendered_to_disk_as_recorded(make_config: Conf
         assert decode_flac(last.data)[0].shape[0] == 10 * RATE
         assert (await service.player.chunk(3, wait_s=1)).status == "unavailable"
 
-        # The track was analysed once, before its first chunk was rendered.
+        # The track's level was measured once, by its first render; every chunk used it.
         kinds = [
             type(r.event)
             async for r in service.app.log.events.read(
-                types={"TrackAnalysed", "ChunkRendered", "ServiceStarted"}
+                types={"TrackLevelled", "ChunkRendered", "ServiceStarted"}, track=track
             )
         ]
-        assert kinds[0] is ServiceStarted
-        assert kinds.count(TrackAnalysed) == 1
-        assert kinds.index(TrackAnalysed) < kinds.index(ChunkRendered)
+        assert kinds.count(TrackLevelled) == 1
+        assert kinds.index(TrackLevelled) < kinds.index(ChunkRendered)
+        level = service.app.state.tracks[track].level
+        assert level is not None and -40 < level.loudness_db < 0
+
+        # Meanwhile the background analysis measured both tracks, chunk by chunk.
+        state = await until(
+            service, lambda s: all(t.analysis is not None for t in s.tracks.values())
+        )
+        for name, known in state.tracks.items():
+            assert known.analysis is not None and known.analysis.reason is None
+            assert known.duration_ms == known.analysis.frames * 1000 // RATE
+            assert sorted(state.analysis[name]) == [
+                str(i) for i in range(len(state.analysis[name]))
+            ]
+        assert len(state.analysis[track]) == 3  # 70 s: three chunks
