@@ -41,10 +41,10 @@ def test_loudness_of_a_sine_matches_bs1770(tmp_path: Path) -> None:
     assert level.measured and level.loudness_db == track.loudness_db
 
 
-def test_silence_gives_neutral_features_and_an_unmeasured_level(tmp_path: Path) -> None:
+def test_silence_is_low_energy_with_an_unmeasured_level(tmp_path: Path) -> None:
     path = signals.write(tmp_path / "s.flac", signals.silence(2.0, 8000), 8000)
     chunks, track = split(analyse_track(path, "t", 0))
-    assert chunks[0].neutral_reason == "silent" and chunks[0].energy == 0.5
+    assert chunks[0].neutral_reason == "silent" and chunks[0].energy == 0.0
     assert track.neutral_reason == "silent" and not TrackLevel.of(track).measured
 
 
