@@ -58,12 +58,14 @@ def test_nan_chunk_is_neutral_and_sanitising_is_counted(tmp_path: Path) -> None:
     rate = 8000
     audio = signals.noise(2.0, rate)
     audio[rate + 5, 0] = np.nan
-    audio[10, 1] = 5.0
+    audio[10, 1] = 50.0  # beyond +18 dBFS: garbage, zeroed
+    audio[20, 1] = 1.4  # an over: kept
     path = tmp_path / "f.wav"
     sf.write(str(path), audio, rate, subtype="FLOAT")
     chunks, track = split(analyse_track(path, "t", 0, chunk_seconds=1.0))
     assert chunks[0].neutral_reason is None and chunks[1].neutral_reason == "non_finite"
     assert track.sanitised == 2
+    assert track.peak == pytest.approx(1.4)
 
 
 def test_truncated_file_reports_what_really_decodes(tmp_path: Path) -> None:
