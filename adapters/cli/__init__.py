@@ -17,6 +17,7 @@ from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, default_db_path
 from adapters.cli import audit as cli_audit
 from adapters.cli import events as commands
 from adapters.cli import library as cli_library
+from adapters.cli import render as cli_render
 from adapters.cli import service as cli_service
 from adapters.cli import simulate as cli_simulate
 from adapters.http.config import HttpConfigError
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_service.register(sub)
     cli_library.register(sub)
     cli_simulate.register(sub)
+    cli_render.register(sub)
     return parser
 
 

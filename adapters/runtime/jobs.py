@@ -15,11 +15,14 @@ from storage.chunks import FileChunkStore
 
 
 class RenderSpec(msgspec.Struct, frozen=True):
-    source: str
+    source: str  # absolute path the worker reads
     key: ChunkKey
     analysis: TrackAnalysed | None
     cache_root: str
     chunk_seconds: float
+    name: str = (
+        ""  # how failure details name the file: the library-relative path (default: file name)
+    )
 
 
 class AnalyseSpec(msgspec.Struct, frozen=True):
@@ -27,6 +30,11 @@ class AnalyseSpec(msgspec.Struct, frozen=True):
     track: str
     revision: int
     chunk_seconds: float
+    name: str = ""  # as in RenderSpec
+
+
+def display_name(source: str, name: str) -> str:
+    return name if name else Path(source).name
 
 
 def render(spec: RenderSpec) -> ChunkRendered | ChunkFailed:
@@ -39,12 +47,17 @@ def render(spec: RenderSpec) -> ChunkRendered | ChunkFailed:
         FileChunkStore(spec.cache_root),
         track_frames=track_frames or None,
         chunk_seconds=spec.chunk_seconds,
+        name=display_name(spec.source, spec.name),
     )
 
 
 def analyse(spec: AnalyseSpec) -> list[ChunkAnalysed | TrackAnalysed]:
     return analyse_track(
-        Path(spec.source), spec.track, spec.revision, chunk_seconds=spec.chunk_seconds
+        Path(spec.source),
+        spec.track,
+        spec.revision,
+        chunk_seconds=spec.chunk_seconds,
+        name=display_name(spec.source, spec.name),
     )
 
 
