@@ -80,14 +80,14 @@ def block_true_peaks(x: Signal, block: int, sample_peaks: Blocks, threshold: flo
         first, last = int(run[0]), int(run[-1]) + 1
         lo, hi = max(0, first * block - _HALO), min(count * block, last * block + _HALO)
         part = x[:, lo:hi]
-        values = _phase_values(part)
+        values = oversampled_magnitude(part)
         offset = first * block - lo
         view = values[:, offset : offset + (last - first) * block]
         peaks[first:last] = view.reshape(-1, last - first, block).max(axis=(0, 2))
     return peaks
 
 
-def _phase_values(x: Signal) -> Signal:
+def oversampled_magnitude(x: Signal) -> Signal:
     """max over the four phases of |interpolated value|, per (channel, frame)."""
     out = np.abs(x)
     for taps in PHASES:
