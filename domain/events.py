@@ -147,6 +147,13 @@ class ChunkRenderStarted(Event, frozen=True):
     key: ChunkKey
 
 
+class FrameSpan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Frames [start, start + frames) of a track, in the file's own timeline."""
+
+    start: Count
+    frames: Count
+
+
 class ChunkRendered(Event, frozen=True):
     key: ChunkKey
     path: RelPath
@@ -155,7 +162,8 @@ class ChunkRendered(Event, frozen=True):
     frames: Count
     render_ms: Count
     short: bool = False
-    sanitised: Count = 0  # decoded samples that were NaN/Inf or outside [-1, 1] (zeroed/clipped)
+    sanitised: Count = 0  # decoded samples that could not be audio (NaN, Inf, absurd): zeroed
+    damaged: tuple[FrameSpan, ...] = ()  # spans of the chunk that did not decode: left out
 
 
 class ChunkFailed(Event, frozen=True):
@@ -206,7 +214,14 @@ class TrackAnalysed(Event, frozen=True):
     peak: float
     frames: Count
     neutral_reason: str | None = None
-    sanitised: Count = 0  # samples that were NaN/Inf or outside [-1, 1] (zeroed/clipped)
+    sanitised: Count = 0  # samples that could not be audio (NaN, Inf, absurd): zeroed
+    damaged: tuple[FrameSpan, ...] = ()  # spans that did not decode; decoding resumed after each
+
+    @property
+    def decodable_frames(self) -> int:
+        """Frames that decode: `frames` (the timeline up to the last decodable frame) less the
+        damaged spans inside it."""
+        return self.frames - sum(span.frames for span in self.damaged)
 
 
 class BudgetsSet(Event, frozen=True):

@@ -13,8 +13,11 @@ From the mono mix of the samples:
 - rhythm: fluctuation of the 10 ms RMS envelope (its coefficient of variation), so a steady tone
   or steady noise is near 0 and a beat or tremolo far above.
 
-Empty, silent (RMS below -80 dBFS) and non-finite audio give neutral features (0.5 each) with a
-reason, never an exception.
+Empty and non-finite audio give neutral features (0.5 each) with a reason, never an exception.
+Silence (RMS below -80 dBFS) is not "unknown": it is the quietest audio there is, so its energy is
+0 (the other features, undefined without a signal, stay neutral) and its reason is "silent".
+Absurd magnitudes (up to float32's largest) are measured in float64 and cannot overflow; each
+value is clamped to [0, 1].
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ def neutral(reason: str) -> Features:
     return Features(NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, reason)
 
 
+def silent() -> Features:
+    """Silence: no energy at all; the features that need a signal stay neutral."""
+    return Features(0.0, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, "silent")
+
+
 def _unit(value: float) -> float:
     if not math.isfinite(value):
         return NEUTRAL
@@ -79,18 +87,23 @@ def chunk_features(samples: npt.NDArray[np.floating], sample_rate: int) -> Featu
     """Features of (frames, channels) or (frames,) audio at `sample_rate`."""
     if sample_rate <= 0:
         raise ValueError(f"sample rate must be positive, not {sample_rate}")
-    mono = mono_mix(samples)
-    if mono.size == 0:
+    data = np.asarray(samples)
+    if data.size == 0:
         return neutral("empty")
-    if not np.isfinite(mono).all():
+    if not np.isfinite(data).all():  # before mixing: inf + -inf would be a NaN (and a warning)
         return neutral("non_finite")
-    rms = float(np.sqrt(np.mean(mono * mono)))
+    mono = mono_mix(data)
+    peak = float(np.abs(mono).max())
+    scale = peak if peak > 1.0 else 1.0  # all but energy are scale-free: keep squares finite
+    mono = mono / scale
+    unit_rms = float(np.sqrt(np.mean(mono * mono)))
+    rms = unit_rms * scale
     if rms < SILENCE_RMS:
-        return neutral("silent")
+        return silent()
     return Features(
         energy=_unit(10.0 * rms),
         brightness=_brightness(mono, sample_rate),
-        dynamics=_unit(20.0 * math.log10(float(np.abs(mono).max()) / rms) / 20.0),
+        dynamics=_unit(math.log10(peak / scale / unit_rms)),
         vocals=_vocals(mono, sample_rate),
         rhythm=_rhythm(mono, sample_rate),
     )

@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from domain.events import ChunkAnalysed
+from domain.events import ChunkAnalysed, FrameSpan
 
 SILENT_LUFS: Final = -70.0
 
@@ -27,9 +27,15 @@ class ChunkMeasure(msgspec.Struct, frozen=True):
     features: ChunkAnalysed
     steps: list[float]  # K-weighted mean squares of its 100 ms steps, channels summed
     peak: float
-    frames: int
+    frames: int  # of the track's timeline, damaged spans included
     sanitised: int
     ended: bool  # the audio ends in this chunk: the track is measured once this one is added
+    damaged: tuple[FrameSpan, ...] = ()  # spans that did not decode (zeros on the timeline)
+    failed: bool = False  # the decoder reported an error in this chunk
+
+    @property
+    def decodable(self) -> int:
+        return self.frames - sum(span.frames for span in self.damaged)
 
 
 def lufs(mean_square: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -49,3 +55,14 @@ def gated_loudness(steps: Sequence[float] | npt.NDArray[np.float64]) -> float | 
     relative = lufs(np.asarray([blocks.mean()]))[0] - 10.0
     gated = blocks[lufs(blocks) > relative]
     return float(lufs(np.asarray([gated.mean()]))[0])
+
+
+def merged(spans: Sequence[FrameSpan]) -> tuple[FrameSpan, ...]:
+    """Adjacent spans (one damaged stretch met by two reads) as one."""
+    out: list[FrameSpan] = []
+    for span in spans:
+        if out and out[-1].start + out[-1].frames == span.start:
+            out[-1] = FrameSpan(out[-1].start, out[-1].frames + span.frames)
+        else:
+            out.append(span)
+    return tuple(out)

@@ -22,9 +22,9 @@ from scipy import signal  # type: ignore[import-untyped]
 
 from adapters.audio.decode import DecodedAudio, chunk_frames, open_audio
 from adapters.audio.errors import AudioReadError
-from domain.events import ChunkAnalysed, TrackAnalysed
+from domain.events import ChunkAnalysed, FrameSpan, TrackAnalysed
 from domain.features import Features, chunk_features, neutral
-from domain.loudness import SILENT_LUFS, ChunkMeasure, gated_loudness
+from domain.loudness import SILENT_LUFS, ChunkMeasure, gated_loudness, merged
 
 
 def k_weighting(sample_rate: int) -> npt.NDArray[np.float64]:
@@ -77,57 +77,97 @@ class LoudnessMeter:
         return self._steps
 
     def loudness_db(self) -> float | None:
-        """LUFS, or None when nothing passes the absolute gate (silence, or under 400 ms)."""
-        return gated_loudness(self._steps)
+        """LUFS, or None when nothing passes the absolute gate (silence, nothing fed).
+
+        Audio shorter than one 400 ms gating block is measured as one block of its own length
+        (the standard leaves it undefined; a short loud sound is not silence)."""
+        steps: list[float] = self._steps
+        if len(steps) < 4:
+            frames = len(steps) * self._step + self._carry.shape[0]
+            if frames == 0:
+                return None
+            total = float(sum(steps)) * self._step + float((self._carry**2).sum())
+            steps = [total / frames] * 4
+        return gated_loudness(steps)
 
 
 def analyse_track(
-    path: Path | str, track: str, revision: int, *, chunk_seconds: float = 30.0
+    path: Path | str,
+    track: str,
+    revision: int,
+    *,
+    chunk_seconds: float = 30.0,
+    name: str | None = None,
 ) -> list[ChunkAnalysed | TrackAnalysed]:
-    """Features of every chunk of `path`, then the track's loudness, peak and real length."""
+    """Features of every chunk of `path`, then the track's loudness, peak and real length.
+
+    The whole decodable track is covered: decoding resumes after damaged spans, which are
+    recorded in `TrackAnalysed.damaged` and left out of the features and the loudness.
+    `TrackAnalysed.frames` is the length of the timeline up to the last frame that decodes, so
+    chunk k of the track is frames [k * size, (k + 1) * size) of it. A file of which nothing
+    decodes is neutral with reason "unreadable: corrupt"."""
+    label = name if name else Path(path).name
     try:
-        return _analyse(Path(path), track, revision, chunk_seconds)
+        return _analyse(Path(path), track, revision, chunk_seconds, label)
     except AudioReadError as e:
-        reason = f"unreadable: {e.reason}"
-        return [
-            _chunk_event(track, revision, 0, neutral(reason)),
-            TrackAnalysed(track, revision, SILENT_LUFS, 0.0, 0, reason),
-        ]
+        return _unreadable(track, revision, e.reason)
+
+
+def _unreadable(track: str, revision: int, why: str) -> list[ChunkAnalysed | TrackAnalysed]:
+    reason = f"unreadable: {why}"
+    return [
+        _chunk_event(track, revision, 0, neutral(reason)),
+        TrackAnalysed(track, revision, SILENT_LUFS, 0.0, 0, reason),
+    ]
 
 
 def _analyse(
-    path: Path, track: str, revision: int, chunk_seconds: float
+    path: Path, track: str, revision: int, chunk_seconds: float, label: str
 ) -> list[ChunkAnalysed | TrackAnalysed]:
     events: list[ChunkAnalysed | TrackAnalysed] = []
-    frames = sanitised = 0
+    frames = decodable = sanitised = 0
+    damaged: list[FrameSpan] = []
+    failed = False
     peak = 0.0
-    with open_audio(path) as reader:
+    with open_audio(path, name=label) as reader:
         rate, channels = reader.info.sample_rate, reader.info.channels
         size = chunk_frames(rate, chunk_seconds)
         meter = LoudnessMeter(rate, channels)
         while True:
             decoded = reader.read(size)
+            failed = failed or decoded.error is not None
+            samples = decoded.decodable()
+            if samples.shape[0]:
+                meter.feed(samples)
+                peak = max(peak, float(np.abs(samples).max()))
+                decodable += samples.shape[0]
             if decoded.frames:
-                meter.feed(decoded.samples)
-                peak = max(peak, float(np.abs(decoded.samples).max()))
                 events.append(_chunk_event(track, revision, len(events), _features(decoded)))
-                frames += decoded.frames
-                sanitised += decoded.sanitised.non_finite + decoded.sanitised.clipped
+            frames += decoded.frames
+            damaged.extend(decoded.damaged)
+            sanitised += decoded.sanitised.zeroed
             if decoded.ended or decoded.frames < size:
                 break
+    if decodable == 0 and (failed or damaged):
+        return _unreadable(track, revision, "corrupt")
     loudness = meter.loudness_db()
-    reason = None if loudness is not None else ("empty" if frames == 0 else "silent")
+    reason = None if loudness is not None else ("empty" if decodable == 0 else "silent")
     if not events:
         events.append(_chunk_event(track, revision, 0, neutral("empty")))
     level = SILENT_LUFS if loudness is None or not math.isfinite(loudness) else loudness
-    events.append(TrackAnalysed(track, revision, level, peak, frames, reason, sanitised))
+    events.append(
+        TrackAnalysed(track, revision, level, peak, frames, reason, sanitised, merged(damaged))
+    )
     return events
 
 
 def _features(decoded: DecodedAudio) -> Features:
     if decoded.sanitised.non_finite:
         return neutral("non_finite")
-    return chunk_features(decoded.samples, decoded.info.sample_rate)
+    samples = decoded.decodable()
+    if samples.shape[0] == 0:
+        return neutral("unreadable")
+    return chunk_features(samples, decoded.info.sample_rate)
 
 
 def _chunk_event(track: str, revision: int, index: int, features: Features) -> ChunkAnalysed:
@@ -149,12 +189,18 @@ PREROLL_STEPS: Final = 5
 
 
 def analyse_chunk(
-    path: Path | str, track: str, revision: int, index: int, *, chunk_seconds: float = 30.0
+    path: Path | str,
+    track: str,
+    revision: int,
+    index: int,
+    *,
+    chunk_seconds: float = 30.0,
+    name: str | None = None,
 ) -> ChunkMeasure:
     """Features and loudness steps of chunk `index` of `path` (an unreadable file measures as
     one empty, neutral chunk that ends the track)."""
     try:
-        with open_audio(path) as reader:
+        with open_audio(path, name=name) as reader:
             rate, channels = reader.info.sample_rate, reader.info.channels
             size = chunk_frames(rate, chunk_seconds)
             meter = LoudnessMeter(rate, channels)
@@ -164,12 +210,21 @@ def analyse_chunk(
                 meter.feed(reader.read(preroll).samples)
             settled = len(meter.steps)
             decoded = reader.read(size)
-            meter.feed(decoded.samples)
+            samples = decoded.decodable()
+            meter.feed(samples)
     except AudioReadError as e:
         empty = _chunk_event(track, revision, index, neutral(f"unreadable: {e.reason}"))
         return ChunkMeasure(empty, [], 0.0, 0, 0, True)
     features = _chunk_event(track, revision, index, _features(decoded))
-    peak = float(np.abs(decoded.samples).max()) if decoded.frames else 0.0
-    sanitised = decoded.sanitised.non_finite + decoded.sanitised.clipped
+    peak = float(np.abs(samples).max()) if samples.shape[0] else 0.0
     ended = decoded.ended or decoded.frames < size
-    return ChunkMeasure(features, meter.steps[settled:], peak, decoded.frames, sanitised, ended)
+    return ChunkMeasure(
+        features,
+        meter.steps[settled:],
+        peak,
+        decoded.frames,
+        decoded.sanitised.zeroed,
+        ended,
+        decoded.damaged,
+        decoded.error is not None,
+    )

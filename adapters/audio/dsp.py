@@ -210,10 +210,12 @@ def apply_gain(x: Signal, gain: Blocks, block: int) -> Signal:
     return out
 
 
-def saturate(x: Signal, drive: float) -> Signal:
-    """tanh soft saturation with unity small-signal gain: adds low-order harmonics to peaks."""
-    if drive <= 0.0:
+def saturate(x: Signal, amount: float) -> Signal:
+    """Soft saturation y = x / sqrt(1 + amount * x^2): unity gain and no distortion for small
+    signals, odd low-order harmonics growing with level (a sine of amplitude A gets a third
+    harmonic of about amount * A^2 / 8 of itself: 0.03 % at -20 dBFS, 0.6 % at -6 dBFS for
+    amount 0.26), monotonic and smooth (no high-order fuzz), bounded by 1 / sqrt(amount)."""
+    if amount <= 0.0:
         return x
-    k = np.float32(1.0 + drive)
-    out: Signal = np.tanh(x * k) / k
+    out: Signal = x / np.sqrt(np.float32(1.0) + np.float32(amount) * (x * x))
     return out

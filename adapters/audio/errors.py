@@ -1,4 +1,5 @@
-"""Typed errors of the audio adapter: a failed read carries a reason code and the path."""
+"""Typed errors of the audio adapter: a failed read carries a reason code, the path and the
+name to show for it."""
 
 from __future__ import annotations
 
@@ -35,14 +36,23 @@ class AudioError(AdapterError):
 
 
 class AudioReadError(AudioError):
-    """A file cannot be decoded at all; `reason` says why in one code, `detail` in words."""
+    """A file cannot be decoded at all; `reason` says why in one code, `detail` in words.
 
-    def __init__(self, reason: ReadReason, path: Path | str, detail: str = "") -> None:
-        text = f"{path}: {reason}" + (f" ({detail})" if detail else "")
-        super().__init__(text)
+    The message names the file by `name` when given (the library-relative path the log uses:
+    workers read absolute paths, but failure details are recorded and shown to people)."""
+
+    def __init__(
+        self, reason: ReadReason, path: Path | str, detail: str = "", *, name: str | None = None
+    ) -> None:
         self.reason: ReadReason = reason
         self.path = Path(path)
         self.detail = detail
+        self.name = name if name else str(path)
+        super().__init__(f"{self.name}: {reason}" + (f" ({detail})" if detail else ""))
+
+    def named(self, name: str) -> AudioReadError:
+        """The same error, naming the file by `name`."""
+        return AudioReadError(self.reason, self.path, self.detail, name=name)
 
     @property
     def failure_reason(self) -> FailureReason:

@@ -26,17 +26,19 @@ WINDOW_S: Final = 3.0
 WHOLE_BELOW_S: Final = WINDOWS * WINDOW_S * 2.5  # shorter tracks are measured whole
 
 
-def measure_level(path: Path | str) -> tuple[float, float]:
-    """(loudness in LUFS, sample peak) of the sample; silence measures `SILENT_LUFS`."""
-    with open_audio(path) as reader:
+def measure_level(path: Path | str, *, name: str | None = None) -> tuple[float, float]:
+    """(loudness in LUFS, sample peak) of the sample; silence measures `SILENT_LUFS`. `name`
+    names the file in errors (default: its file name)."""
+    with open_audio(path, name=name) as reader:
         meter = LoudnessMeter(reader.info.sample_rate, reader.info.channels)
         peak = 0.0
         for start, count in _windows(reader):
             reader.seek(start)
             decoded = reader.read(count)
-            if decoded.frames:
-                meter.feed(decoded.samples)
-                peak = max(peak, float(np.abs(decoded.samples).max()))
+            samples = decoded.decodable()
+            if samples.shape[0]:
+                meter.feed(samples)
+                peak = max(peak, float(np.abs(samples).max()))
             cancel.checkpoint()
             if decoded.ended:
                 break

@@ -1,9 +1,16 @@
 """The five mastering presets as DSP chains, scaled by intensity, and how a window is rendered.
 
-Every chain runs: equaliser -> compressor -> gain -> saturation -> look-ahead limiter (-1 dBFS)
--> final clip to [-1, 1]. Intensity s in [0, 1] scales each stage's parameters (EQ gains in dB,
-compression ratio above 1:1, gain in dB, saturation drive), so s = 0 is exactly the input and
-the sound moves continuously towards the full preset; docs/audio.md says what each one is for.
+Every chain runs: equaliser -> compressor -> gain -> saturation -> look-ahead limiter holding a
+true-peak ceiling of -1 dBTP (BS.1770-4 Annex 2, 4x oversampled) -> a final clip to [-1, 1] that
+never acts on what the limiter let through. Intensity s in [0, 1] scales each stage's parameters
+(EQ gains in dB, compression ratio above 1:1, gain in dB, saturation amount), so s = 0 is
+exactly the decoded input and the sound moves continuously towards the full preset;
+docs/audio.md says what each one is for and the README gives their measured distortion,
+true peak and loudness change.
+
+Headroom: the input is float and may exceed full scale (lossy decoders' overs); only NaN, Inf
+and absurd magnitudes are zeroed (`decoded.ABSURD_LEVEL`), and the limiter, not a clip, brings
+overs under the ceiling.
 
 Levels that depend on the track (compressor thresholds, the adaptive loudness gain) are set
 relative to the track's integrated loudness from its `TrackAnalysed` event, never from the chunk,
@@ -19,6 +26,7 @@ from typing import Final
 import numpy as np
 
 from adapters.audio import cancel
+from adapters.audio.decoded import sanitise
 from adapters.audio.dsp import (
     Band,
     Compressor,
@@ -31,27 +39,43 @@ from adapters.audio.dsp import (
     equalise,
     saturate,
 )
-from domain.events import Preset, TrackAnalysed
+from adapters.audio.truepeak import block_true_peaks
+from domain.events import Preset
+from domain.loudness import SILENT_LUFS
 
 TARGET_LOUDNESS_DB: Final = -14.0  # LUFS: what streaming services normalise to
 DEFAULT_LOUDNESS_DB: Final = -14.0  # assumed when the track could not be measured
-CEILING: Final = 10.0 ** (-1.0 / 20.0)  # -1 dBFS: headroom for inter-sample peaks and 16-bit
+CEILING_DBTP: Final = -1.0  # true-peak ceiling of every rendered chunk
+CEILING: Final = 10.0 ** (CEILING_DBTP / 20.0)
+# What the limiter aims at: the ceiling less a margin for its own gain changes, which move the
+# interpolated points between samples a little (measured below 0.02 dB), and 16-bit rounding.
+LIMITER_CEILING: Final = 10.0 ** ((CEILING_DBTP - 0.05) / 20.0)
+# The limiter's reach (look-ahead, and half its smoothing) and hold: short, so that limiting the
+# peaks of a loud master costs little loudness (0.2-0.4 LU at -8 LUFS, +0.7 dBTP, measured),
+# and long enough together (19 ms) to hold the gain steady over half a period down to 26 Hz,
+# so that the gain does not follow the waveform of a bass note (no distortion).
+LIMITER_REACH_S: Final = 0.004
+LIMITER_HOLD_S: Final = 0.015
+WARM_SATURATION: Final = 0.26  # third harmonic 0.6 % at -6 dBFS, 0.03 % at -20 dBFS
 EQ_SETTLE_S: Final = 0.25  # biquad state from rest converges below 1e-10 within this
 
 
 @dataclass(frozen=True, slots=True)
 class TrackLevel:
-    """The track-level measurements a chain is built from (from `TrackAnalysed`)."""
+    """The track-level measurements a chain is built from: the track's recorded level
+    (`TrackLevelled`, see `adapters/audio/level.py`), the same for every chunk."""
 
     loudness_db: float = DEFAULT_LOUDNESS_DB
     peak: float = 1.0
     measured: bool = False
 
     @classmethod
-    def of(cls, event: TrackAnalysed) -> TrackLevel:
-        if event.neutral_reason is not None or not np.isfinite(event.loudness_db):
+    def of(cls, loudness_db: float, peak: float) -> TrackLevel:
+        """A measured level; silence (nothing above the gate) or a non-finite one leaves the
+        defaults, unmeasured."""
+        if not np.isfinite(loudness_db) or loudness_db <= SILENT_LUFS:
             return cls()
-        return cls(float(event.loudness_db), float(event.peak), True)
+        return cls(float(loudness_db), float(peak), True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +83,8 @@ class Chain:
     bands: tuple[Band, ...] = ()
     compressor: Compressor | None = None
     gain_db: float = 0.0
-    drive: float = 0.0
-    limiter: Limiter = Limiter(CEILING)
+    saturation: float = 0.0  # `dsp.saturate` amount
+    limiter: Limiter = Limiter(LIMITER_CEILING, reach_s=LIMITER_REACH_S, hold_s=LIMITER_HOLD_S)
 
     def preroll_frames(self, sample_rate: int) -> int:
         """Input needed before the first output frame for output equal to a whole render."""
@@ -95,8 +119,7 @@ def chain_for(preset: Preset, intensity: float, level: TrackLevel) -> Chain:
                 Band("peak", 300.0, 1.5 * s, 0.8),
                 Band("high_shelf", 6000.0, -3.0 * s),
             ),
-            gain_db=-1.5 * s,
-            drive=1.2 * s,
+            saturation=WARM_SATURATION * s,
         )
     if preset == "bright":
         return Chain(
@@ -106,7 +129,7 @@ def chain_for(preset: Preset, intensity: float, level: TrackLevel) -> Chain:
                 Band("peak", 3000.0, 2.0 * s, 1.0),
                 Band("high_shelf", 8000.0, 5.0 * s),
             ),
-            gain_db=-1.0 * s,
+            gain_db=1.0 * s,  # the lifted top makes the limiter work: keep a loud master's level
         )
     if preset == "punchy":
         return Chain(
@@ -141,10 +164,12 @@ def run_chain(x: Signal, chain: Chain, sample_rate: int) -> Signal:
         y = apply_gain(y, chain.compressor.gain(block_power(y, block), sample_rate), block)
     if chain.gain_db:
         y = y * np.float32(10.0 ** (chain.gain_db / 20.0))
-    y = saturate(y, chain.drive)
+    y = saturate(y, chain.saturation)
     cancel.checkpoint()
-    y = apply_gain(y, chain.limiter.gain(block_peak(y, block), sample_rate), block)
-    np.nan_to_num(y, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    limiter = chain.limiter
+    peaks = block_true_peaks(y, block, block_peak(y, block), limiter.ceiling)
+    cancel.checkpoint()
+    y = apply_gain(y, limiter.gain(peaks, sample_rate), block)
     np.clip(y, -1.0, 1.0, out=y)
     return y[:, :frames]
 
@@ -187,7 +212,9 @@ def render_window(
 
 
 def _sanitised(samples: Signal) -> Signal:
-    # NaN fails both comparisons, so one pass of min/max tells clean input from the rest
+    """The input as float32 with what cannot be audio (NaN, Inf, absurd) zeroed; overs kept."""
+    samples = samples.astype(np.float32, copy=False)
     if samples.size and not (-1.0 <= samples.min() and samples.max() <= 1.0):
-        samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
-    return samples.astype(np.float32, copy=False)
+        samples = samples.copy()
+        sanitise(samples)
+    return samples

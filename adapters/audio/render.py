@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -16,11 +17,12 @@ import numpy as np
 import soundfile as sf  # type: ignore[import-untyped]
 
 from adapters.audio import cancel
-from adapters.audio.decode import DecodedAudio, chunk_frames, open_audio
+from adapters.audio.decode import AudioReader, chunk_frames, open_audio
+from adapters.audio.decoded import DecodedAudio, cut, spans_within
 from adapters.audio.dsp import Signal, block_size
 from adapters.audio.errors import AudioReadError
-from adapters.audio.presets import TrackLevel, chain_for, render_window
-from domain.events import ChunkFailed, ChunkKey, ChunkRendered
+from adapters.audio.presets import Chain, TrackLevel, chain_for, render_window
+from domain.events import ChunkFailed, ChunkKey, ChunkRendered, FrameSpan
 from storage.chunks import FileChunkStore
 
 CHUNK_SECONDS: Final = 30.0
@@ -43,6 +45,44 @@ def decode_flac(data: bytes) -> tuple[Signal, int]:
     return samples, int(rate)
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedSpan:
+    """Frames [start, start + frames) of a track's timeline through a chain: `samples` hold
+    the frames that decode (damaged spans left out, and listed in `damaged`)."""
+
+    start: int
+    frames: int  # timeline frames covered (fewer than asked when the audio ends first)
+    samples: Signal
+    damaged: tuple[FrameSpan, ...]
+    decoded: DecodedAudio  # the whole decoded window, pre/post-roll included
+
+    @property
+    def delivered(self) -> int:
+        return int(self.samples.shape[0])
+
+
+def render_span(reader: AudioReader, start: int, count: int, chain: Chain | None) -> RenderedSpan:
+    """Render `count` frames from `start` of an open file through `chain` (None: bypass, the
+    decoded input bit for bit). The window decoded around the span carries the chain's pre- and
+    post-roll and starts on the block grid, so any span equals the same frames of a whole-track
+    render. What the service renders for a chunk and what `tierbuffer render` previews."""
+    rate = reader.info.sample_rate
+    first, last = start, start + count
+    if chain is not None:
+        block = block_size(rate)
+        first = max(0, (start - chain.preroll_frames(rate)) // block * block)
+        last += chain.postroll_frames(rate)
+    reader.seek(first)
+    decoded = reader.read(last - first)
+    available = min(max(decoded.start + decoded.frames - start, 0), count)
+    if chain is None or available == 0:
+        out = decoded.samples[start - first : start - first + available]
+    else:
+        out = render_window(decoded.samples, first, start, available, rate, chain)
+    damaged = spans_within(decoded.damaged, start, start + available)
+    return RenderedSpan(start, available, cut(out, start, damaged), damaged, decoded)
+
+
 def render_chunk(
     source: Path | str,
     key: ChunkKey,
@@ -52,60 +92,62 @@ def render_chunk(
     track_frames: int | None = None,
     chunk_seconds: float = CHUNK_SECONDS,
     quiet: bool = True,
+    name: str | None = None,
 ) -> ChunkRendered | ChunkFailed:
-    """Render chunk `key` of the audio file `source` into `store`.
+    """Render chunk `key` of the audio file `source` into `store`; failure details name the
+    file `name` (the library-relative path; default: the file name).
 
     `level` and `track_frames` come from the track's `TrackAnalysed` event: the same level for
     every chunk, and the real length to tell the track's natural end from a damaged file.
-    The chunk is short (recorded, not a silent gap) when the audio stops inside it before the
-    track's real end or with a decode error; it fails as "short" when nothing of it decodes.
+    Damaged spans inside the chunk are left out (the chunk is short and lists them); the chunk
+    is also short when the audio stops inside it before the track's real end; it fails when
+    nothing of it decodes ("short" past the end, "corrupt" in damage).
     """
     began = time.perf_counter()
-    chain = chain_for(key.preset, key.intensity_tenths / 10.0, level)
+    label = name if name else Path(source).name
+    chain = (
+        chain_for(key.preset, key.intensity_tenths / 10.0, level) if key.intensity_tenths else None
+    )
     try:
-        with open_audio(source, quiet=quiet) as reader:
+        with open_audio(source, quiet=quiet, name=label) as reader:
+            size = chunk_frames(reader.info.sample_rate, chunk_seconds)
+            span = render_span(reader, key.index * size, size, chain)
             rate = reader.info.sample_rate
-            size = chunk_frames(rate, chunk_seconds)
-            start = key.index * size
-            first, last = start, start + size
-            if key.intensity_tenths > 0:
-                block = block_size(rate)
-                first = max(0, (start - chain.preroll_frames(rate)) // block * block)
-                last += chain.postroll_frames(rate)
-            reader.seek(first)
-            decoded = reader.read(last - first)
     except AudioReadError as e:
         return ChunkFailed(key, e.failure_reason, str(e))
-    audio_end = decoded.start + decoded.frames
-    available = min(max(audio_end - start, 0), size)
-    if available == 0:
-        detail = f"chunk starts at frame {start}; the audio ends at frame {audio_end}"
-        if decoded.error:
-            return ChunkFailed(key, "corrupt", f"{detail}: {decoded.error}")
-        return ChunkFailed(key, "short", detail)
-    if key.intensity_tenths == 0:
-        out = decoded.samples[start - first : start - first + available]
-    else:
-        out = render_window(decoded.samples, first, start, available, rate, chain)
+    if span.delivered == 0:
+        return _nothing_decoded(key, span, label)
     cancel.checkpoint()
-    stored = store.write(key, encode_flac(out, rate))
+    stored = store.write(key, encode_flac(span.samples, rate))
     return ChunkRendered(
         key,
         stored.path,
         stored.bytes,
         stored.checksum,
-        available,
+        span.delivered,
         round((time.perf_counter() - began) * 1000),
-        short=_is_short(decoded, start, available, size, track_frames),
-        sanitised=decoded.sanitised.non_finite + decoded.sanitised.clipped,
+        short=_is_short(span, size, track_frames),
+        sanitised=span.decoded.sanitised.zeroed,
+        damaged=span.damaged,
     )
 
 
-def _is_short(
-    decoded: DecodedAudio, start: int, available: int, size: int, track_frames: int | None
-) -> bool:
-    if available == size:
-        return False
-    if track_frames is not None and start + available < track_frames:
+def _nothing_decoded(key: ChunkKey, span: RenderedSpan, label: str) -> ChunkFailed:
+    end = span.decoded.start + span.decoded.frames
+    if span.damaged:
+        detail = f"{label}: chunk frames {span.start}..{span.start + span.frames} are all damaged"
+        return ChunkFailed(key, "corrupt", detail)
+    detail = f"{label}: chunk starts at frame {span.start}; the audio ends at frame {end}"
+    if span.decoded.error:
+        return ChunkFailed(key, "corrupt", f"{detail}: {span.decoded.error}")
+    return ChunkFailed(key, "short", detail)
+
+
+def _is_short(span: RenderedSpan, size: int, track_frames: int | None) -> bool:
+    if span.damaged:
         return True
-    return decoded.truncated
+    if span.frames == size:
+        return False
+    if track_frames is not None and span.start + span.frames < track_frames:
+        return True
+    return span.decoded.truncated

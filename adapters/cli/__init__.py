@@ -2,7 +2,7 @@
 
 One module per group of commands, each with `register(subparsers)`: `events` (ingest, state,
 replay, migrate), `audit` (log, verify, export, report), `service` (serve, demo), `library`
-(scan), `simulate`.
+(scan), `simulate`, `render` (a preset on any audio file).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TextIO
 import anyio
 
 from adapters.bootstrap import default_db_path
-from adapters.cli import audit, events, library, service, simulate
+from adapters.cli import audit, events, library, render, service, simulate
 from domain.errors import TierbufferError
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ Command = Callable[[argparse.Namespace, TextIO], Awaitable[int]]
 
 #: Each module adds its commands with `register(subparsers)`; a command's handler is set as
 #: `run`: `async (args, out) -> exit code`.
-COMMANDS = (events, audit, service, library, simulate)
+COMMANDS = (events, audit, service, library, simulate, render)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,5 +84,5 @@ def _count_frames(reader: AudioReader) -> int:
     while True:
         block = reader.read(BLOCK_FRAMES)
         frames += block.frames
-        if block.ended or block.error is not None or block.frames == 0:
+        if block.ended or block.frames == 0:  # decoding resumes after damage: count it all
             return frames

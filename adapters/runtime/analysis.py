@@ -22,8 +22,8 @@ import msgspec
 
 from adapters.runtime import specs
 from adapters.runtime.pool import Reply
-from domain.events import DomainEvent, TrackAnalysed
-from domain.loudness import SILENT_LUFS, ChunkMeasure, gated_loudness
+from domain.events import DomainEvent, FrameSpan, TrackAnalysed
+from domain.loudness import SILENT_LUFS, ChunkMeasure, gated_loudness, merged
 from domain.state import State
 
 REFRESH_S: Final = 5.0
@@ -44,7 +44,10 @@ class _Progress:
         self.steps: list[float] = []
         self.peak = 0.0
         self.frames = 0
+        self.decodable = 0
         self.sanitised = 0
+        self.damaged: list[FrameSpan] = []
+        self.failed = False
         self.failures = 0
         self.not_before = 0.0
 
@@ -52,16 +55,22 @@ class _Progress:
         self.steps.extend(measure.steps)
         self.peak = max(self.peak, measure.peak)
         self.frames += measure.frames
+        self.decodable += measure.decodable
         self.sanitised += measure.sanitised
+        self.damaged.extend(measure.damaged)
+        self.failed = self.failed or measure.failed
         self.index += 1
 
     def result(self, track: str, reason: str | None = None) -> TrackAnalysed:
+        if reason is None and self.decodable == 0 and (self.failed or self.damaged):
+            return TrackAnalysed(track, self.revision, SILENT_LUFS, 0.0, 0, "unreadable: corrupt")
         loudness = gated_loudness(self.steps)
         if reason is None and loudness is None:
-            reason = "empty" if self.frames == 0 else "silent"
+            reason = "empty" if self.decodable == 0 else "silent"
         level = SILENT_LUFS if loudness is None else loudness
+        damaged = merged(self.damaged)
         return TrackAnalysed(
-            track, self.revision, level, self.peak, self.frames, reason, self.sanitised
+            track, self.revision, level, self.peak, self.frames, reason, self.sanitised, damaged
         )
 
 

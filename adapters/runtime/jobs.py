@@ -14,7 +14,7 @@ from adapters.audio.presets import TrackLevel
 from adapters.audio.render import render_chunk
 from adapters.runtime.specs import AnalyseSpec, RenderSpec
 from domain.events import ChunkFailed, ChunkRendered, TrackLevelled
-from domain.loudness import SILENT_LUFS, ChunkMeasure
+from domain.loudness import ChunkMeasure
 from domain.state import Level
 from storage.chunks import FileChunkStore
 
@@ -28,7 +28,7 @@ def render(spec: RenderSpec) -> RenderOutcome:
     level = spec.level
     if level is None:
         try:
-            loudness, peak = measure_level(spec.source)
+            loudness, peak = measure_level(spec.source, name=display_name(spec))
         except AudioReadError as e:
             return [ChunkFailed(spec.key, e.failure_reason, str(e))]
         key = spec.key
@@ -37,10 +37,11 @@ def render(spec: RenderSpec) -> RenderOutcome:
     outcome = render_chunk(
         Path(spec.source),
         spec.key,
-        track_level(level),
+        TrackLevel.of(level.loudness_db, level.peak),
         FileChunkStore(spec.cache_root),
         track_frames=spec.track_frames,
         chunk_seconds=spec.chunk_seconds,
+        name=display_name(spec),
     )
     return [*found, outcome]
 
@@ -49,20 +50,23 @@ def level(spec: RenderSpec) -> list[TrackLevelled | ChunkFailed]:
     """The track's level, measured before its first render (a file that cannot be read fails
     the chunk asked for, with the reason)."""
     try:
-        loudness, peak = measure_level(spec.source)
+        loudness, peak = measure_level(spec.source, name=display_name(spec))
     except AudioReadError as e:
         return [ChunkFailed(spec.key, e.failure_reason, str(e))]
     return [TrackLevelled(spec.key.track, spec.key.revision, loudness, peak)]
 
 
-def track_level(level: Level) -> TrackLevel:
-    """The DSP chains' view of a recorded level (silence: the defaults, unmeasured)."""
-    if level.loudness_db <= SILENT_LUFS:
-        return TrackLevel()
-    return TrackLevel(level.loudness_db, level.peak, True)
-
-
 def analyse(spec: AnalyseSpec) -> ChunkMeasure:
     return analyse_chunk(
-        spec.source, spec.track, spec.revision, spec.index, chunk_seconds=spec.chunk_seconds
+        spec.source,
+        spec.track,
+        spec.revision,
+        spec.index,
+        chunk_seconds=spec.chunk_seconds,
+        name=display_name(spec),
     )
+
+
+def display_name(spec: RenderSpec | AnalyseSpec) -> str:
+    """How failure details name the file: its library-relative path, never the absolute one."""
+    return spec.name or Path(spec.source).name

@@ -19,12 +19,13 @@ LEVEL: Final = "adapters.runtime.jobs:level"
 
 
 class RenderSpec(msgspec.Struct, frozen=True):
-    source: str
+    source: str  # the absolute path the worker reads
     key: ChunkKey
     level: Level | None  # None: the track's first render measures it (and records it)
     track_frames: int | None
     cache_root: str
     chunk_seconds: float
+    name: str = ""  # how failure details name the file: its library-relative path
 
 
 class AnalyseSpec(msgspec.Struct, frozen=True):
@@ -33,3 +34,4 @@ class AnalyseSpec(msgspec.Struct, frozen=True):
     revision: int
     index: int
     chunk_seconds: float
+    name: str = ""  # as in RenderSpec

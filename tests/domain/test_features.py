@@ -10,19 +10,39 @@ from hypothesis.extra.numpy import arrays
 
 from domain.affinity import preset_affinity
 from domain.events import PRESETS
-from domain.features import Features, chunk_features, neutral
+from domain.features import Features, chunk_features, neutral, silent
 from tests.adapters.audio import signals
 
 FIELDS = ("energy", "brightness", "dynamics", "vocals", "rhythm")
 
 
-def test_empty_silent_and_non_finite_audio_are_neutral_with_a_reason() -> None:
+def test_empty_and_non_finite_audio_are_neutral_with_a_reason() -> None:
     assert chunk_features(np.zeros((0, 2), np.float32), 44100) == neutral("empty")
-    assert chunk_features(signals.silence(1.0, 8000), 8000) == neutral("silent")
     broken = signals.sine(0.5, 8000)
     broken[5, 0] = np.nan
     assert chunk_features(broken, 8000).neutral_reason == "non_finite"
     assert all(getattr(neutral("x"), f) == 0.5 for f in FIELDS)
+    # +inf and -inf in two channels of one frame: the mix would be NaN, the answer is the same
+    both = np.array([[np.inf, -np.inf]], np.float32)
+    assert chunk_features(both, 8000).neutral_reason == "non_finite"
+
+
+def test_silence_is_no_energy_not_unknown() -> None:
+    features = chunk_features(signals.silence(1.0, 8000), 8000)
+    assert features == silent()
+    assert features.energy == 0.0 and features.neutral_reason == "silent"
+    quiet = preset_affinity(features)
+    assert quiet["gentle"] > quiet["punchy"] and quiet["warm"] > quiet["bright"]
+
+
+@pytest.mark.parametrize("value", [3.4028235e38, 1e300])
+def test_absurd_magnitudes_give_finite_features_without_warnings(value: float) -> None:
+    audio = np.zeros((4000, 2), dtype=np.float64)
+    audio[::7] = value
+    audio[3::11] = -value / 3
+    features = chunk_features(audio, 44100)
+    assert features.energy == 1.0 and features.neutral_reason is None
+    assert all(0.0 <= getattr(features, f) <= 1.0 for f in FIELDS)
 
 
 @settings(max_examples=60, deadline=None)

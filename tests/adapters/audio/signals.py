@@ -92,3 +92,40 @@ def strip_xing(source: Path, target: Path) -> Path:
     following = data.find(header, frame + 4)
     target.write_bytes(data[:frame] + data[following:])
     return target
+
+
+def programme(seconds: float, rate: int, seed: int = 0) -> Audio:
+    """A band's worth of music: kick and bass on the beat, a five-note chord, hi-hats, a little
+    noise; unnormalised (peaks around 1.5)."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    phase = (t * 2.0) % 1.0  # 120 bpm
+    kick = np.sin(2 * np.pi * 50 * t * (1 + 0.6 * np.exp(-phase * 30))) * np.exp(-phase * 8)
+    bass = 0.4 * np.sin(2 * np.pi * 55 * t) * (0.6 + 0.4 * np.exp(-phase * 4))
+    notes = (220.0, 277.2, 329.6, 440.0, 554.4)
+    chord = sum(0.12 * np.sin(2 * np.pi * f * t + i) for i, f in enumerate(notes))
+    hats = 0.25 * rng.standard_normal(n) * np.exp(-((t * 4.0) % 1.0) * 40)
+    left = 0.9 * kick + bass + chord + hats + 0.01 * rng.standard_normal(n)
+    right = 0.9 * kick + bass + 0.8 * chord + np.roll(hats, 90) + 0.01 * rng.standard_normal(n)
+    return np.stack([left, right], axis=1).astype(np.float32)
+
+
+def loud_master(seconds: float, rate: int, seed: int = 0) -> Audio:
+    """A modern loud master: the programme pushed 9.5 dB into a brick-wall limiter at 0 dBFS
+    (about -8 LUFS; sample peaks at full scale, true peak about +0.7 dBTP)."""
+    from adapters.audio.dsp import Limiter, apply_gain, block_peak, block_size
+
+    x = programme(seconds, rate, seed)
+    block = block_size(rate)
+    frames = x.shape[0] // block * block
+    pushed = np.ascontiguousarray((x[:frames] / np.abs(x).max() * 3.0).T)
+    limiter = Limiter(1.0, reach_s=0.005, hold_s=0.02)
+    out = apply_gain(pushed, limiter.gain(block_peak(pushed, block), rate), block)
+    return np.clip(out, -1.0, 1.0).T.astype(np.float32)
+
+
+def quiet_master(seconds: float, rate: int, seed: int = 0) -> Audio:
+    """A dynamic master with peaks at -12 dBFS (around -27 LUFS)."""
+    x = programme(seconds, rate, seed)
+    return (x / np.abs(x).max() * 10 ** (-12 / 20)).astype(np.float32)

@@ -37,15 +37,16 @@ def test_loudness_of_a_sine_matches_bs1770(tmp_path: Path) -> None:
     _, track = split(analyse_track(path, "t", 0))
     # a 0 dBFS 1 kHz sine in one channel reads -3.01 LUFS; at half amplitude 6.02 dB lower
     assert track.loudness_db == pytest.approx(-9.03, abs=0.1)
-    level = TrackLevel.of(track)
+    level = TrackLevel.of(track.loudness_db, track.peak)
     assert level.measured and level.loudness_db == track.loudness_db
 
 
-def test_silence_gives_neutral_features_and_an_unmeasured_level(tmp_path: Path) -> None:
+def test_silence_is_low_energy_with_an_unmeasured_level(tmp_path: Path) -> None:
     path = signals.write(tmp_path / "s.flac", signals.silence(2.0, 8000), 8000)
     chunks, track = split(analyse_track(path, "t", 0))
-    assert chunks[0].neutral_reason == "silent" and chunks[0].energy == 0.5
-    assert track.neutral_reason == "silent" and not TrackLevel.of(track).measured
+    assert chunks[0].neutral_reason == "silent" and chunks[0].energy == 0.0
+    assert track.neutral_reason == "silent"
+    assert not TrackLevel.of(track.loudness_db, track.peak).measured
 
 
 def test_unreadable_file_gives_neutral_events_not_an_exception(tmp_path: Path) -> None:
@@ -58,12 +59,14 @@ def test_nan_chunk_is_neutral_and_sanitising_is_counted(tmp_path: Path) -> None:
     rate = 8000
     audio = signals.noise(2.0, rate)
     audio[rate + 5, 0] = np.nan
-    audio[10, 1] = 5.0
+    audio[10, 1] = 50.0  # beyond +18 dBFS: garbage, zeroed
+    audio[20, 1] = 1.4  # an over: kept
     path = tmp_path / "f.wav"
     sf.write(str(path), audio, rate, subtype="FLOAT")
     chunks, track = split(analyse_track(path, "t", 0, chunk_seconds=1.0))
     assert chunks[0].neutral_reason is None and chunks[1].neutral_reason == "non_finite"
     assert track.sanitised == 2
+    assert track.peak == pytest.approx(1.4)
 
 
 def test_truncated_file_reports_what_really_decodes(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,15 @@ RATES_BY_FORMAT = {
     "mp3": (22050, 44100),
 }
 CASES = [(ext, rate) for ext, rates in RATES_BY_FORMAT.items() for rate in rates]
+
+
+def wave_with_tag(tag: int) -> bytes:
+    """An intact RIFF/WAVE file whose 'fmt ' chunk names codec `tag` (0x674F: Ogg Vorbis)."""
+    fmt = struct.pack("<HHIIHH", tag, 2, 44100, 16000, 4, 16)
+    data = bytes(4000)
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data"
+    body += struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 @pytest.mark.parametrize(("ext", "rate"), CASES)
@@ -89,42 +99,73 @@ def test_a_truncated_mp3_is_flagged_because_its_xing_header_promised_more(tmp_pa
     assert decoded.truncated
 
 
-def test_damaged_flac_keeps_what_was_decoded_before_the_error(tmp_path: Path) -> None:
+def test_damaged_flac_decodes_past_the_damage_and_records_the_span(tmp_path: Path) -> None:
     rate = 44100
-    audio = signals.sine(4.0, rate)
+    audio = signals.music(8.0, rate)
     path = signals.write(tmp_path / "a.flac", audio, rate)
-    signals.damage(path, at=0.5)
+    signals.damage(path, at=0.4, length=4096)
     with pytest.raises(sf.LibsndfileError):  # the naive whole-file read loses everything
         sf.read(str(path))
     decoded = read_frames(path, 0, 10**9)
-    assert decoded.error is not None and decoded.truncated and decoded.ended
-    assert decoded.frames > rate  # more than a second survived
-    assert np.abs(decoded.samples - audio[: decoded.frames]).max() < 1e-4
+    assert decoded.error is not None and decoded.ended and decoded.truncated
+    assert decoded.frames == audio.shape[0]  # the timeline reaches the real end
+    (span,) = decoded.damaged
+    assert 0.2 * rate < span.start < 0.6 * decoded.frames and 0 < span.frames < 0.5 * rate
+    good = decoded.decodable()
+    assert good.shape[0] == decoded.frames - span.frames
+    expected = np.concatenate([audio[: span.start], audio[span.start + span.frames :]])
+    assert np.abs(good - expected).max() < 1e-4  # bit-exact audio on both sides of the damage
 
 
-def test_damaged_flac_mid_read_from_a_later_position(tmp_path: Path) -> None:
+def test_damaged_flac_spans_are_the_same_whichever_read_meets_them(tmp_path: Path) -> None:
     rate = 44100
-    path = signals.write(tmp_path / "a.flac", signals.sine(4.0, rate), rate)
-    signals.damage(path, at=0.6)
-    decoded = read_frames(path, rate, 3 * rate)
-    assert decoded.error is not None and 0 < decoded.frames < 3 * rate
+    path = signals.write(tmp_path / "a.flac", signals.music(8.0, rate), rate)
+    signals.damage(path, at=0.5, length=4096)
+    (span,) = read_frames(path, 0, 10**9).damaged
+    for start in (span.start - 30_000, span.start - 1, span.start + 100):  # before, inside
+        part = read_frames(path, start, 60_000)
+        (seen,) = part.damaged
+        assert seen.start == max(start, span.start)
+        assert seen.start + seen.frames == span.start + span.frames
+        assert part.frames == 60_000
+    with open_audio(path) as reader:  # block by block, forward
+        spans = [s for _ in range(12) for s in reader.read(33_333).damaged]
+    assert spans[0].start == span.start
+    assert sum(s.frames for s in spans) == span.frames
 
 
-def test_nan_inf_and_out_of_range_floats_are_sanitised_and_counted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ext", ["ogg", "opus", "mp3"])
+def test_lossy_streams_resynchronise_after_small_damage(tmp_path: Path, ext: str) -> None:
+    """Ogg drops damaged pages and libmpg123 resyncs MP3 (within 1 KiB): decoding goes on to
+    the end, and what decodes is what is reported."""
+    rate = 48000 if ext == "opus" else 44100
+    path = signals.write(tmp_path / f"a.{ext}", signals.music(8.0, rate), rate)
+    signals.damage(path, at=0.4, length=4096 if ext != "mp3" else 200)
+    decoded = read_frames(path, 0, 10**9)
+    assert decoded.frames > 0.8 * 8.0 * rate  # well past the damage at 40 %
+    assert np.isfinite(decoded.samples).all()
+    assert np.abs(decoded.samples).max() <= 8.0
+
+
+def test_nan_inf_and_absurd_floats_are_zeroed_and_overs_kept(tmp_path: Path) -> None:
     audio = signals.sine(1.0, 8000, channels=1)
     audio[10] = np.nan
     audio[20] = np.inf
     audio[30] = -np.inf
     audio[40] = 3776.9
     audio[50] = -1.49
+    audio[60] = 1.2
     path = tmp_path / "float.wav"
     sf.write(str(path), audio, 8000, subtype="FLOAT")
     decoded = read_frames(path, 0, 10**6)
     assert decoded.sanitised.non_finite == 3
-    assert decoded.sanitised.clipped == 2
-    assert decoded.sanitised.peak == pytest.approx(3776.9, rel=1e-6)
+    assert decoded.sanitised.absurd == 1 and decoded.sanitised.zeroed == 4
+    assert decoded.sanitised.overs == 2
+    assert decoded.sanitised.peak == pytest.approx(1.49)
     assert decoded.samples[10, 0] == 0 and decoded.samples[20, 0] == 0
-    assert decoded.samples[40, 0] == 1.0 and decoded.samples[50, 0] == -1.0
+    assert decoded.samples[40, 0] == 0  # garbage, not audio
+    assert decoded.samples[50, 0] == np.float32(-1.49)  # an over: signal, kept
+    assert decoded.samples[60, 0] == np.float32(1.2)
     assert np.isfinite(decoded.samples).all()
 
 
@@ -170,6 +211,10 @@ def test_mp3_without_xing_header_reports_the_frames_really_decoded(tmp_path: Pat
         ("notes.txt", b"hello", "unsupported"),
         ("garbage.wav", bytes(range(256)) * 40, "corrupt"),
         ("garbage.mp3", b"\x00" * 5000, "corrupt"),
+        ("junk.mp3", bytes(range(256)) * 20, "corrupt"),
+        ("vorbis.ogg", wave_with_tag(0x674F), "unsupported"),
+        ("wma.wav", wave_with_tag(0x0161), "unsupported"),
+        ("aac.mp3", b"\x00\x00\x00\x20ftypM4A " + bytes(2000), "unsupported"),
     ],
 )
 def test_unreadable_files_raise_a_typed_error(
@@ -181,6 +226,24 @@ def test_unreadable_files_raise_a_typed_error(
         read_frames(path, 0, 100)
     assert caught.value.reason == reason
     assert caught.value.path == path
+    assert "does not exist" not in str(caught.value)  # libsndfile's misleading words
+
+
+def test_a_wave_file_of_a_codec_libsndfile_lacks_names_the_format(tmp_path: Path) -> None:
+    path = tmp_path / "intact.ogg"
+    path.write_bytes(wave_with_tag(0x674F))
+    with pytest.raises(AudioReadError) as caught:
+        probe(path)
+    assert caught.value.reason == "unsupported"
+    assert "0x674F" in caught.value.detail and "Ogg Vorbis" in caught.value.detail
+
+
+def test_errors_name_the_file_by_its_display_name(tmp_path: Path) -> None:
+    path = tmp_path / "artist" / "gone.flac"
+    with pytest.raises(AudioReadError) as caught, open_audio(path, name="artist/gone.flac"):
+        pass
+    assert str(caught.value) == "artist/gone.flac: missing"
+    assert str(tmp_path) not in str(caught.value)
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:

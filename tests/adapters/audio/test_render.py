@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf  # type: ignore[import-untyped]
 
 from adapters.audio.decode import read_frames
-from adapters.audio.presets import TrackLevel, render_samples
+from adapters.audio.presets import CEILING, TrackLevel, render_samples
 from adapters.audio.render import decode_flac, encode_flac, render_chunk
 from domain.events import ChunkFailed, ChunkKey, ChunkRendered, Preset
 from storage.chunks import FileChunkStore
@@ -108,12 +108,14 @@ def test_sanitised_samples_are_counted_in_the_event(
 ) -> None:
     audio = signals.sine(1.0, 8000)
     audio[100:110] = np.nan
-    audio[200:205] = 7.0
+    audio[200:205] = 70.0  # beyond +18 dBFS: garbage
+    audio[300:305] = 1.3  # overs: kept, and limited
     path = tmp_path / "f.wav"
     sf.write(str(path), audio, 8000, subtype="FLOAT")
     event = rendered(render_chunk(path, key(), level, store, chunk_seconds=1.0))
     assert event.sanitised == 2 * 10 + 2 * 5
-    assert np.isfinite(load(store, event)).all()
+    out = load(store, event)
+    assert np.isfinite(out).all() and np.abs(out).max() <= CEILING
 
 
 def _file(folder: Path, name: str, content: bytes | None) -> Path:
@@ -141,6 +143,9 @@ def test_unreadable_sources_become_failed_events(
     reason: str,
 ) -> None:
     path = _file(tmp_path, name, content)
-    event = render_chunk(path, key(), level, store)
+    event = render_chunk(path, key(), level, store, name=f"artist/{name}")
     assert isinstance(event, ChunkFailed) and event.reason == reason
-    assert str(path) in event.detail
+    assert event.detail.startswith(f"artist/{name}: ")
+    assert str(tmp_path) not in event.detail  # the library-relative name, never the absolute path
+    default = render_chunk(path, key(), level, store)
+    assert isinstance(default, ChunkFailed) and default.detail.startswith(f"{name}: ")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import psutil
 import pytest
 
 from adapters import bootstrap
-from adapters.runtime.jobs import RenderSpec
 from adapters.runtime.service import Service
-from domain.events import ChunkFailed, ChunkRendered, TrackAnalysed
+from domain.events import ChunkFailed, TrackAnalysed
 from domain.tiers import chunk_id
 from tests.adapters.runtime import faults
 from tests.adapters.runtime.conftest import (
@@ -61,7 +58,7 @@ async def test_a_hanging_render_is_stopped_at_its_timeout_and_the_next_job_runs(
         assert service.app.state.cache.failures[chunk_id(hung)].reason == "timeout"
 
 
-CRASHES: dict[str, Callable[[RenderSpec], ChunkRendered | ChunkFailed]] = {
+CRASHES: dict[str, str] = {
     "exit": faults.EXIT,
     "kill": faults.KILL,
     "segfault": faults.SEGFAULT,
