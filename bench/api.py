@@ -84,7 +84,7 @@ async def run(requests: int, clients: int) -> None:
 
 
 async def _report(service, client: httpx.AsyncClient, requests: int, clients: int) -> None:  # type: ignore[no-untyped-def]
-    track = sorted(service.app.state.tracks)[0]
+    track = sorted((await service.scanned()).tracks)[0]
     answer = await client.post("/v1/interactions", json={"type": "TrackChanged", "track": track})
     assert answer.status_code == 200, answer.text
     with anyio.fail_after(120):

@@ -110,7 +110,7 @@ async def _recovery_report(service: Service) -> dict[str, object]:
 async def _workload(service: Service, journal: Path, seed: int) -> None:
     rng = random.Random(seed)
     player = service.player
-    tracks = sorted(service.app.state.tracks)
+    tracks = sorted((await service.scanned()).tracks)
     track = rng.choice(tracks)
     position = 0
     with journal.open("a", buffering=1) as acks:

@@ -66,7 +66,7 @@ async def run(folder: Path, rate: int, seconds: float) -> None:
     process = psutil.Process()
     latencies: list[float] = []
     async with bootstrap.service(config) as service:
-        tracks = sorted(service.app.state.tracks)
+        tracks = sorted((await service.scanned()).tracks)
         await service.player.interact(TrackChanged(track=tracks[0]))
         start_seq = service.app.state.seq
 

@@ -132,7 +132,7 @@ async def demo(args: argparse.Namespace, out: TextIO) -> int:
         await anyio.to_thread.run_sync(make_demo_library, library)
     out.write(f"starting the service: log {db}, {args.workers} render workers\n")
     async with service(_config(args, db, library, cache_dir)) as running:
-        tracks = len(running.app.state.tracks)
+        tracks = len((await running.scanned()).tracks)
         out.write(f"library scanned: {tracks} tracks; playing at {args.speed:g}x speed\n\n")
         if tracks == 0:
             out.write("tierbuffer: the library has no readable audio files\n")

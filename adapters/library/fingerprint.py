@@ -2,9 +2,12 @@
 
 A fingerprint is size + mtime_ns + a blake2b hash of the first and last `BLOCK` bytes (and the
 size), so a rewrite that keeps the size is caught without reading a whole file. A probe reads
-the header for format, sample rate and channels, and the real duration: the header's frame
-count is trusted only for formats whose header states it exactly, and only once a read of the
-last declared frame succeeds; MP3 and Ogg (estimates, chained streams) are decoded and counted.
+the header for format, sample rate, channels and length, decoding no more than a frame or two:
+the header's frame count is trusted once a read of the last declared frame succeeds (WAV, FLAC,
+Ogg Vorbis and Opus, ...), or for MP3 once its first frames decode (exact with a Xing/LAME tag,
+a bitrate estimate without). A file whose header states no usable count (a chained Ogg stream,
+a cut file) is decoded and counted. The background analysis measures every track's real length
+later and corrects an estimate, so a scan reads headers, not whole files.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from adapters.audio.errors import AudioReadError
 from domain.events import Fingerprint
 
 BLOCK: Final = 64 * 1024
-EXACT_HEADER_FORMATS: Final = frozenset(
-    {"WAV", "WAVEX", "RF64", "W64", "AIFF", "FLAC", "CAF", "AU"}
+#: Formats whose header states the frame count (Ogg: the last page's granule position, exact
+#: for Vorbis and Opus; a chained or cut stream fails the last-frame check and is counted).
+HEADER_COUNT_FORMATS: Final = frozenset(
+    {"WAV", "WAVEX", "RF64", "W64", "AIFF", "FLAC", "CAF", "AU", "OGG"}
 )
+MP3_PROBE_FRAMES: Final = 4 * 1152
 
 
 def fingerprint(path: Path | str, size: int, mtime_ns: int) -> Fingerprint:
@@ -60,17 +66,28 @@ class Probed:
 
 
 def probe_track(path: Path) -> Probed:
-    """Format, rate, channels and real length of `path`; raises `AudioReadError` with a reason."""
+    """Format, rate, channels and length of `path` from its header where the header's count can
+    be trusted (checked by reading its last frame; an MP3's count, exact with a Xing/LAME tag
+    and an estimate without, once its first frames decode); otherwise decoded and counted.
+    The background analysis measures the real length later (`TrackAnalysed.frames`), which
+    corrects an estimate. Raises `AudioReadError` with a reason."""
     with open_audio(path) as reader:
         info = reader.info
         declared = info.declared_frames
-        if info.format in EXACT_HEADER_FORMATS and declared and _last_frame_reads(reader, declared):
+        if declared and _header_count_holds(reader, declared):
             return Probed(info.format, info.sample_rate, info.channels, declared)
     with open_audio(path) as reader:  # fresh: a failed read leaves a reader unusable
         frames = _count_frames(reader)
     if frames <= 0:
         raise AudioReadError("corrupt", path, "no audio frames")
     return Probed(info.format, info.sample_rate, info.channels, frames)
+
+
+def _header_count_holds(reader: AudioReader, declared: int) -> bool:
+    if reader.info.format == "MP3":
+        block = reader.read(MP3_PROBE_FRAMES)
+        return block.frames > 0 and block.error is None
+    return reader.info.format in HEADER_COUNT_FORMATS and _last_frame_reads(reader, declared)
 
 
 def _last_frame_reads(reader: AudioReader, declared: int) -> bool:

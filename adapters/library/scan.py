@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Final
 
 import anyio
 import msgspec
@@ -39,6 +40,9 @@ from domain.events import (
 from domain.state import State
 
 Progress = Callable[[int, int], None]  # (files done, files listed)
+Deliver = Callable[[Sequence[NewEvent]], Awaitable[None]]
+#: Files probed between two deliveries of a progressive scan.
+SLICE: Final = 256
 
 
 class LibraryMissingError(AdapterError):
@@ -87,10 +91,20 @@ class _Emitter:
         stats: ScanStats,
         now_ms: Callable[[], int],
         new_id: Callable[[], str],
+        deliver: Deliver | None,
     ) -> None:
         self.index, self.stats = index, stats
         self.now_ms, self.new_id = now_ms, new_id
         self.events: list[NewEvent] = []
+        self._deliver = deliver
+        self._delivered = 0
+
+    async def flush(self) -> None:
+        """Hand the events emitted since the last flush to `deliver`, in order."""
+        if self._deliver is not None and self._delivered < len(self.events):
+            batch = self.events[self._delivered :]
+            self._delivered = len(self.events)
+            await self._deliver(batch)
 
     def emit(self, event: DomainEvent) -> None:
         self.index.apply(event)
@@ -129,10 +143,13 @@ async def scan(
     limiter: anyio.CapacityLimiter | None = None,
     progress: Progress | None = None,
     deep: bool = False,
+    deliver: Deliver | None = None,
 ) -> ScanResult:
     """Events that bring the log in line with the files under `root` (within `scope`).
 
-    Given a `LibraryIndex`, it is updated in place with the events returned. With `deep`,
+    Given a `LibraryIndex`, it is updated in place with the events returned. With `deliver`,
+    the events are also handed over as they are decided, `SLICE` probed files at a time (a
+    first scan of a large library fills the log while it runs). With `deep`,
     every file is fingerprinted (catching a same-size rewrite that kept its mtime); a file
     whose fingerprint is unchanged is then left alone. Raises `LibraryMissingError` if `root`
     is not a folder."""
@@ -167,8 +184,9 @@ async def scan(
         hashed = {rel: h for rel, h in hashed.items() if not _same(index, rel, h)}
     stats.unchanged = stats.files - len(hashed)
     step(stats.unchanged)
-    emitter = _Emitter(index, stats, now_ms, new_id)
+    emitter = _Emitter(index, stats, now_ms, new_id, deliver)
     await _decide(root, listing.files, hashed, gone, emitter, limiter, step)
+    await emitter.flush()
     stats.seconds = time.perf_counter() - started
     return ScanResult(emitter.events, stats)
 
@@ -232,11 +250,16 @@ async def _decide(
     for sources in vanished.values():
         for rel in sources:
             out.emit(TrackDeleted(index.tracks[rel].track))
+    await out.flush()
     items = sorted(to_probe.items())
-    probed = await in_threads(root, items, bind(probe_batch, fps), limiter=limiter, progress=step)
-    out.stats.probed = len(items)
-    for rel, _ in items:
-        _record(rel, fps[rel], probed[rel], out)
+    probe = bind(probe_batch, fps)
+    for start in range(0, len(items), SLICE):
+        part = items[start : start + SLICE]
+        probed = await in_threads(root, part, probe, limiter=limiter, progress=step)
+        out.stats.probed += len(part)
+        for rel, _ in part:
+            _record(rel, fps[rel], probed[rel], out)
+        await out.flush()
 
 
 def _record(rel: str, fp: Fingerprint, outcome: ProbeOutcome, out: _Emitter) -> None:

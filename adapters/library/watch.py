@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -33,14 +34,17 @@ from watchdog.observers.api import BaseObserver
 
 from adapters.library.index import LibraryIndex, Unreadable
 from adapters.library.paths import hidden_part, relative, wanted
-from adapters.library.scan import FULL, LibraryMissingError, Scope, scan
+from adapters.library.scan import FULL, LibraryMissingError, Progress, Scope, scan
 from domain.events import NewEvent
 from domain.state import State
 
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[Sequence[NewEvent]], Awaitable[None]]
-Mode = Literal["starting", "watching", "polling", "waiting"]
+Mode = Literal["starting", "scanning", "watching", "polling", "waiting"]
+LoadUnreadable = Callable[[], Awaitable[dict[str, Unreadable]]]
+#: How often a long scan says how far it got, in the log.
+PROGRESS_EVERY_S = 5.0
 LIMIT_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE})
 
 
@@ -120,9 +124,11 @@ class _Handler(FileSystemEventHandler):
 class LibraryWatcher:
     """Keeps the log true to a library folder while it runs: `await tg.start(watcher.run)`.
 
-    `run` first rescans the whole library (changes made while the service was down), signals
-    readiness, then delivers each coalesced batch of events to `deliver`, in order. The index
-    is updated with every batch; `deliver` should append the batch to the log (one commit)."""
+    `run` is ready at once; it then rescans the whole library (changes made while the service
+    was down) in the background, delivering events as they are decided (the status says how far
+    it got; `scanned` is set when it is done), and after that delivers each coalesced batch of
+    changes to `deliver`, in order. The index is updated with every batch; `deliver` should
+    append the batch to the log (one commit)."""
 
     def __init__(
         self,
@@ -133,6 +139,7 @@ class LibraryWatcher:
         now_ms: Callable[[], int],
         new_id: Callable[[], str],
         unreadable: dict[str, Unreadable] | None = None,
+        load_unreadable: LoadUnreadable | None = None,
         debounce_s: float = 0.3,
         max_delay_s: float = 2.0,
         rescan_every_s: float | None = 600.0,
@@ -154,25 +161,31 @@ class LibraryWatcher:
         self._limiter = limiter or anyio.CapacityLimiter(4)
         self._observer_factory = observer_factory
         self._pending = _Pending()
+        self._load_unreadable = load_unreadable
         self.status = WatchStatus()
         self.batches = 0
+        self.scanned = anyio.Event()  # the first full scan has ended
+        self._told_at = 0.0
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self._pending.token = current_token()
-        ready = False
+        task_status.started()
+        if self._load_unreadable is not None:
+            for path, entry in (await self._load_unreadable()).items():
+                if path not in self.index.tracks:
+                    self.index.unreadable[path] = entry
         while True:
             if not await anyio.to_thread.run_sync(self.root.is_dir):
                 self._set_status("waiting", f"library folder {self.root} is missing")
-                if not ready:
-                    task_status.started()
-                    ready = True
+                self.scanned.set()
                 await self._wait_for_root()
             observer = await self._start_observer()
+            watching = self.status  # watching, or polling (and why)
             try:
-                await self._flush(FULL)
-                if not ready:
-                    task_status.started()
-                    ready = True
+                self._set_status("scanning", "listing the library")
+                await self._flush(FULL, progress=self._progress)
+                self.scanned.set()
+                self.status = watching
                 await self._follow(observer is not None)
             finally:
                 if observer is not None:
@@ -238,8 +251,9 @@ class LibraryWatcher:
                 if calm.cancelled_caught:
                     return
 
-    async def _flush(self, scope: Scope) -> bool:
-        """Rescan `scope` and deliver its events; False if the root folder is gone."""
+    async def _flush(self, scope: Scope, progress: Progress | None = None) -> bool:
+        """Rescan `scope`, delivering its events as they are decided; False if the root folder
+        is gone."""
         try:
             result = await scan(
                 self.root,
@@ -248,13 +262,34 @@ class LibraryWatcher:
                 new_id=self._new_id,
                 scope=scope,
                 limiter=self._limiter,
+                progress=progress,
+                deliver=self._deliver,
             )
         except LibraryMissingError:
             return False
         self.batches += 1
-        if result.events:
-            await self._deliver(result.events)
+        if progress is not None:
+            stats = result.stats
+            logger.info(
+                "library %s scanned: %d files in %.1f s, %d added, %d modified, %d moved, "
+                "%d deleted, %d unreadable",
+                self.root,
+                stats.files,
+                stats.seconds,
+                stats.added,
+                stats.modified,
+                stats.moved,
+                stats.deleted,
+                stats.unreadable,
+            )
         return True
+
+    def _progress(self, done: int, listed: int) -> None:
+        self.status = WatchStatus("scanning", f"{done} of {listed} files")
+        now = time.monotonic()
+        if now - self._told_at >= PROGRESS_EVERY_S:
+            self._told_at = now
+            logger.info("scanning library %s: %d of %d files", self.root, done, listed)
 
     def _set_status(self, mode: Mode, detail: str = "") -> None:
         if mode != self.status.mode:

@@ -88,33 +88,37 @@ class AnalysisQueue:
         self._ordered_at = float("-inf")
         self._ordered_from: object = None  # the track map the order was made from
 
-    def next_jobs(
-        self, state: State, busy: set[str], room: int
-    ) -> list[tuple[str, specs.AnalyseSpec]]:
-        """Up to `room` chunks to measure now, each of a track not being measured (`busy`)."""
-        out: list[tuple[str, specs.AnalyseSpec]] = []
-        if room <= 0:
-            return out
+    def candidates(self, state: State, limit: int) -> list[str]:
+        """Up to `limit` tracks whose next chunk can be measured now, most wanted first."""
+        out: list[str] = []
         now = time.monotonic()
         for track_id in self._candidates(state, now):
-            if len(out) >= room:
+            if len(out) >= limit:
                 break
             track = state.tracks.get(track_id)
-            if track is None or track.analysis is not None or track_id in busy:
+            if track is None or track.analysis is not None or track_id in out:
                 continue
             if (track_id, track.revision) in self._measured:
                 continue
             progress = self._progress.get(track_id)
-            if progress is None or progress.revision != track.revision:
-                progress = self._progress[track_id] = _Progress(track.revision)
-            if progress.not_before > now:
-                continue
-            source = str(self.library_root / track.path)
-            spec = specs.AnalyseSpec(
-                source, track_id, track.revision, progress.index, self.chunk_seconds
-            )
-            out.append((track_id, spec))
+            if progress is not None and progress.revision == track.revision:
+                if progress.not_before > now:
+                    continue
+            out.append(track_id)
         return out
+
+    def spec_for(self, state: State, track_id: str) -> specs.AnalyseSpec | None:
+        """The job that measures the next chunk of `track_id`."""
+        track = state.tracks.get(track_id)
+        if track is None:
+            return None
+        progress = self._progress.get(track_id)
+        if progress is None or progress.revision != track.revision:
+            progress = self._progress[track_id] = _Progress(track.revision)
+        source = str(self.library_root / track.path)
+        return specs.AnalyseSpec(
+            source, track_id, track.revision, progress.index, self.chunk_seconds, track.path
+        )
 
     def due_in(self, state: State) -> float | None:
         """Seconds until there may be new work without anything else happening: the library

@@ -1,17 +1,17 @@
 """The scheduler: keeps the warm worker pool busy with the projection's plan, most urgent first,
 and with the background analysis of the library when there is room.
 
-- Render jobs start in plan order (the chunk the player waits on, then L1, L2, L3) on idle
-  workers. When none is idle, the chunk the player waits on takes the worker of the least urgent
-  running job, and any render takes one from the background analysis: that job is cancelled
-  cooperatively (it stops at its next checkpoint, milliseconds later) and its worker is reused —
-  no process start on the critical path. A running render the plan no longer wants is cancelled
-  the same way when a planned job needs its worker.
+- Which job each free worker takes and which running job gives its worker up is decided by
+  `domain.dispatch` (the simulator follows the same policy): plan order, the chunk the player
+  waits on taking the least urgent job's worker, renders taking the analysis' workers, renders
+  the plan no longer wants giving theirs up. Giving up is a cooperative cancellation (the job
+  stops at its next checkpoint, milliseconds later) and the worker is reused: no process start
+  on the critical path.
 - A job is killed only when it outlives its timeout (by priority: 20 s for the chunk the player
   waits on, 30 s L1, 60 s L2, 90 s L3); the pool replaces the process in the background.
-- The first render of a track measures the track's level (`TrackLevelled`), and every chunk of
-  that revision is rendered with it. The whole-track analysis runs in the background, one chunk
-  per job (`adapters/runtime/analysis.py`), and never delays a render.
+- A track's first job measures its level (`TrackLevelled`), and every chunk of that revision is
+  rendered with it. The whole-track analysis runs in the background, one chunk per job
+  (`adapters/runtime/analysis.py`), and never delays a render.
 - Every outcome is an event: ChunkRendered, or ChunkFailed with timeout / crashed / cancelled /
   the decoder's reason.
 - Before rendering, the file must still be the one the log knows; otherwise the lifecycle
@@ -21,7 +21,6 @@ and with the background analysis of the library when there is room.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
@@ -35,6 +34,7 @@ from adapters.runtime.app import Application
 from adapters.runtime.checks import lifecycle_events
 from adapters.runtime.pool import Reply, Worker, WorkerPool
 from adapters.runtime.status import Outcomes
+from domain.dispatch import Cancel, Rank, Running, Start, dispatch
 from domain.events import (
     ChunkFailed,
     ChunkKey,
@@ -42,19 +42,13 @@ from domain.events import (
     DomainEvent,
     TrackLevelled,
 )
-from domain.state import Job, Level, State
+from domain.state import Level, State
 from domain.tiers import chunk_id
 from storage.chunks import TEMP_SUFFIX, FileChunkStore
 
 logger = logging.getLogger(__name__)
 
-#: How urgent each kind of job is (lower first); the background analysis comes last.
-RANK: Final[dict[str, int]] = {"waiting": 0, "L1": 1, "L2": 2, "L3": 3, "analysis": 4}
 _KILLED: Final = frozenset({"timeout", "crashed"})
-
-
-def _level_ident(key: ChunkKey) -> str:
-    return f"level|{key.track}|{key.revision}"
 
 
 class SchedulerConfig(msgspec.Struct, frozen=True):
@@ -69,13 +63,15 @@ class SchedulerConfig(msgspec.Struct, frozen=True):
 
 
 class _Running:
-    """A job on a worker: a render (`key`) or a chunk of background analysis."""
+    """A job on a worker: a render or a level (`key`), or a chunk of analysis (`track`)."""
 
-    def __init__(self, rank: str, ident: str, worker: Worker, key: ChunkKey | None) -> None:
-        self.rank = rank
-        self.ident = ident
+    def __init__(self, start: Start, worker: Worker) -> None:
+        self.rank: Rank = start.rank
+        self.ident = start.ident
+        self.kind = start.kind
+        self.key = start.key
+        self.track = start.track
         self.worker = worker
-        self.key = key
         self.cancelling = False
         self.why = ""
         self.called = False  # the worker ran the job (and `call` gave it back)
@@ -127,55 +123,34 @@ class Scheduler:
             while True:
                 self._poke = anyio.Event()
                 state = self.app.state
-                self._cancel_unwanted(state)
-                self._fill(state)
+                self._dispatch(state)
                 due = self.analysis.due_in(state) if self.config.analyse_library else None
                 with anyio.move_on_after(float("inf") if due is None else due):
                     await self._poke.wait()
 
     # --- choosing work ------------------------------------------------------------------------
 
-    def _wanted(self, state: State, key: ChunkKey) -> bool:
-        cache = state.cache
-        return chunk_id(key) in cache.wanted or (cache.waiting and cache.requested == key)
-
-    def _cancel_unwanted(self, state: State) -> None:
-        """Cancel running renders the plan no longer wants, as many as planned jobs need."""
-        needed = sum(1 for job in state.cache.plan if chunk_id(job.key) not in self._running)
-        needed -= len(self.pool.idle)
-        for running in list(self._running.values()):
-            if needed <= 0:
-                return
-            key = running.key
-            if key is not None and not running.cancelling and not self._wanted(state, key):
-                self._cancel(running, "the plan no longer wants it")
-                needed -= 1
-
-    def _fill(self, state: State) -> None:
-        for job in state.cache.plan:
-            level = self._level_of(job.key)
-            ident = chunk_id(job.key) if level is not None else _level_ident(job.key)
-            if ident in self._running:
+    def _dispatch(self, state: State) -> None:
+        running = [
+            Running(r.ident, r.rank, r.key, r.track, r.cancelling) for r in self._running.values()
+        ]
+        wanted = self.config.workers if self.config.analyse_library else 0
+        actions = dispatch(
+            state,
+            running,
+            len(self.pool.idle),
+            self.config.workers,
+            levelled=lambda key: self._level_of(key) is not None,
+            analysable=self.analysis.candidates(state, wanted),
+        )
+        for action in actions:
+            if isinstance(action, Cancel):
+                self._cancel(self._running[action.ident], action.why)
                 continue
             worker = self.pool.take()
             if worker is None:
-                self._make_room(job)
                 return
-            if level is None:  # the track's first job: measure its level, then render
-                work = self._level_job(job.key, worker)
-                self._start(job.deadline, ident, worker, None, work)
-            else:
-                work = self._render_job(job, worker)
-                self._start(job.deadline, ident, worker, job.key, work)
-        if not self.config.analyse_library:
-            return
-        busy = {r.ident for r in self._running.values() if r.rank == "analysis"}
-        room = max(1, self.config.workers - 1) - len(busy)
-        for ident, spec in self.analysis.next_jobs(state, busy, room):
-            worker = self.pool.take()
-            if worker is None:
-                return
-            self._start("analysis", ident, worker, None, self._analysis_job(spec, worker))
+            self._start(action, worker, state)
 
     def _level_of(self, key: ChunkKey) -> Level | None:
         track = self.app.state.tracks.get(key.track)
@@ -183,43 +158,28 @@ class Scheduler:
             return track.level
         return self._levels.get((key.track, key.revision))
 
-    def _make_room(self, job: Job) -> None:
-        """No idle worker for `job`: take the least urgent running job's, if it is less urgent
-        (the chunk the player waits on takes any other job's; any render takes analysis')."""
-        if any(r.cancelling for r in self._running.values()):
-            return  # a worker is already on its way back
-        rank = RANK[job.deadline]
-        victims = [
-            r
-            for r in self._running.values()
-            if RANK[r.rank] > rank and (rank == 0 or r.rank == "analysis")
-        ]
-        if victims:
-            victim = max(victims, key=lambda r: RANK[r.rank])
-            self.outcomes.preempted += 1
-            self._cancel(victim, f"pre-empted by a more urgent job (chunk {job.key.index})")
-
     def _cancel(self, running: _Running, why: str) -> None:
         running.cancelling, running.why = True, why
         assert self._task_group is not None
         self._task_group.start_soon(self.pool.cancel, running.worker, running.worker.job)
 
-    def _start(
-        self,
-        rank: str,
-        ident: str,
-        worker: Worker,
-        key: ChunkKey | None,
-        work: Callable[[_Running], Awaitable[None]],
-    ) -> None:
-        running = _Running(rank, ident, worker, key)
-        self._running[ident] = running
+    def _start(self, start: Start, worker: Worker, state: State) -> None:
+        running = _Running(start, worker)
+        self._running[start.ident] = running
         assert self._task_group is not None
-        self._task_group.start_soon(self._run, running, work)
+        self._task_group.start_soon(self._run, running, state)
 
-    async def _run(self, running: _Running, work: Callable[[_Running], Awaitable[None]]) -> None:
+    async def _run(self, running: _Running, state: State) -> None:
         try:
-            await work(running)
+            if running.kind == "analysis":
+                assert running.track is not None
+                await self._analyse(running, state, running.track)
+            elif running.kind == "level":
+                assert running.key is not None
+                await self._measure_level(running, running.key)
+            else:
+                assert running.key is not None
+                await self._render_one(running, running.key)
         finally:
             if not running.called:
                 self.pool.give_back(running.worker)
@@ -228,50 +188,39 @@ class Scheduler:
 
     # --- measuring a track's level ----------------------------------------------------------
 
-    def _level_job(self, key: ChunkKey, worker: Worker) -> Callable[[_Running], Awaitable[None]]:
-        async def work(running: _Running) -> None:
-            spec = self.spec_for(key)
-            if spec is None or await self._changed(spec) or running.cancelling:
-                return
-            running.called = True
-            timeout = self.config.timeouts_s["waiting"]
-            reply = await self.pool.call(worker, self._level, (spec,), timeout_s=timeout)
-            if reply.kind == "done":
-                outcome = list(reply.result)
-            elif reply.kind == "cancelled":
-                return  # asked again with the next plan
-            else:  # the track's renders fail the same way: record it on the chunk asked for
-                outcome = self._outcome(key, reply, running)
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await self.app.record(*outcome)
-            self._count(outcome)
-
-        return work
+    async def _measure_level(self, running: _Running, key: ChunkKey) -> None:
+        spec = self.spec_for(key)
+        if spec is None or await self._changed(spec) or running.cancelling:
+            return
+        running.called = True
+        timeout = self.config.timeouts_s["waiting"]
+        reply = await self.pool.call(running.worker, self._level, (spec,), timeout_s=timeout)
+        if reply.kind == "done":
+            outcome = list(reply.result)
+        elif reply.kind == "cancelled":
+            return  # asked again with the next plan
+        else:  # the track's renders would fail the same way: recorded on the chunk asked for
+            outcome = self._outcome(key, reply, running)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            await self.app.record(*outcome)
+        self._count(outcome)
 
     # --- background analysis ------------------------------------------------------------------
 
-    def _analysis_job(
-        self, spec: specs.AnalyseSpec, worker: Worker
-    ) -> Callable[[_Running], Awaitable[None]]:
-        async def work(running: _Running) -> None:
-            timeout = self.config.analyse_timeout_s
-            running.called = True
-            reply = await self.pool.call(worker, self.analysis.ref, (spec,), timeout_s=timeout)
-            measured: Measured = self.analysis.took(spec, reply)
-            if measured.events:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                    await self.app.record(*measured.events)
-            self.outcomes.analysed += measured.chunks
-
-        return work
+    async def _analyse(self, running: _Running, state: State, track: str) -> None:
+        spec = self.analysis.spec_for(state, track)
+        if spec is None or running.cancelling:
+            return
+        running.called = True
+        timeout = self.config.analyse_timeout_s
+        reply = await self.pool.call(running.worker, self.analysis.ref, (spec,), timeout_s=timeout)
+        measured: Measured = self.analysis.took(spec, reply)
+        if measured.events:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self.app.record(*measured.events)
+        self.outcomes.analysed += measured.chunks
 
     # --- rendering ----------------------------------------------------------------------------
-
-    def _render_job(self, job: Job, worker: Worker) -> Callable[[_Running], Awaitable[None]]:
-        async def work(running: _Running) -> None:
-            await self._render_one(job, worker, running)
-
-        return work
 
     def spec_for(self, key: ChunkKey) -> specs.RenderSpec | None:
         track = self.app.state.tracks.get(key.track)
@@ -286,17 +235,16 @@ class Scheduler:
             self.config.chunk_seconds,
         )
 
-    async def _render_one(self, job: Job, worker: Worker, running: _Running) -> None:
-        key = job.key
+    async def _render_one(self, running: _Running, key: ChunkKey) -> None:
         spec = self.spec_for(key)
         if spec is None or await self._changed(spec) or running.cancelling:
             return  # nothing started: nothing to record
         outcome: list[DomainEvent] = []
         try:
             await self.app.record(ChunkRenderStarted(key=key))
-            timeout = self.config.timeouts_s[job.deadline]
+            timeout = self.config.timeouts_s[running.rank]
             running.called = True
-            reply = await self.pool.call(worker, self._render, (spec,), timeout_s=timeout)
+            reply = await self.pool.call(running.worker, self._render, (spec,), timeout_s=timeout)
             outcome = self._outcome(key, reply, running)
         finally:
             if not outcome:

@@ -19,7 +19,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from adapters.library.index import known_unreadable
+from adapters.library.index import Unreadable, known_unreadable
 from adapters.library.watch import LibraryWatcher
 from adapters.runtime.app import Application
 from adapters.runtime.memory import LEVELS, MemoryMonitor
@@ -29,6 +29,7 @@ from adapters.runtime.recovery import Janitor, Reconciled, reconcile
 from adapters.runtime.scheduler import Scheduler, SchedulerConfig
 from adapters.runtime.status import RuntimeStatus
 from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
+from domain.state import State
 from storage.chunks import FileChunkStore
 from storage.log import Log
 from storage.projector import load_state
@@ -62,6 +63,13 @@ class Service(msgspec.Struct):
     task_group: TaskGroup
     watcher: LibraryWatcher | None = None
     http_port: int | None = None  # set by the composition root when it serves HTTP
+
+    async def scanned(self) -> State:
+        """The state once the first scan of the library is in it (the service serves before:
+        the scan runs in the background)."""
+        if self.watcher is not None:
+            await self.watcher.scanned.wait()
+        return await self.app.settled()
 
 
 @asynccontextmanager
@@ -108,10 +116,9 @@ async def running_service(
             await tg.start(app.follow)
             await tg.start(pool.run)
             await tg.start(scheduler.run)
-            watcher = await _watcher(app, config.library) if config.watch_library else None
+            watcher = _watcher(app, config.library) if config.watch_library else None
             if watcher is not None:
                 await tg.start(watcher.run)
-                await app.catch_up()
             if config.monitor_memory:
                 monitor = MemoryMonitor(
                     app.record,
@@ -143,12 +150,16 @@ async def running_service(
             await _stop(app, reason)
 
 
-async def _watcher(app: Application, library: Path) -> LibraryWatcher:
-    """Rescans the library at start (changes made while the service was down), then watches."""
-    recorded = [r.event async for r in app.log.events.read(types={"TrackUnreadable"})]
+def _watcher(app: Application, library: Path) -> LibraryWatcher:
+    """Rescans the library in the background from the start (changes made while the service
+    was down; the files the log records unreadable are read from it first), then watches."""
 
     async def deliver(events: Sequence[NewEvent]) -> None:
         await app.append(events)
+
+    async def unreadable() -> dict[str, Unreadable]:
+        recorded = [r.event async for r in app.log.events.read(types={"TrackUnreadable"})]
+        return known_unreadable(recorded)
 
     return LibraryWatcher(
         library,
@@ -156,7 +167,7 @@ async def _watcher(app: Application, library: Path) -> LibraryWatcher:
         deliver,
         now_ms=app.clock,
         new_id=app.new_id,
-        unreadable=known_unreadable(recorded),
+        load_unreadable=unreadable,
     )
 
 

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -40,8 +41,13 @@ def test_serve_with_http_answers_and_stops_on_sigterm(library: Path, tmp_path: P
                 port = int(found.group(1))
                 break
         assert port is not None, "the service never said where it listens"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/status", timeout=30) as answer:
-            status = json.loads(answer.read())
+        deadline = time.monotonic() + 30
+        while True:  # it answers at once; the library scan runs in the background
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/status", timeout=30) as got:
+                status = json.loads(got.read())
+            if status["library"]["tracks"] == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert status["library"]["tracks"] == 2
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=60) == 0

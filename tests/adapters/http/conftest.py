@@ -53,6 +53,7 @@ def http_config() -> HttpConfig:
 @pytest.fixture
 async def service(service_config: ServiceConfig, http_config: HttpConfig) -> AsyncIterator[Service]:
     async with bootstrap.service(service_config, http=http_config) as running:
+        await running.scanned()
         yield running
 
 

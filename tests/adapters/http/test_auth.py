@@ -60,6 +60,7 @@ def test_serve_refuses_to_start_off_loopback_without_a_token(
 async def exposed(service_config: ServiceConfig) -> AsyncIterator[Service]:
     http = HttpConfig(host="0.0.0.0", port=0, token=TOKEN)
     async with bootstrap.service(service_config, http=http) as running:
+        await running.scanned()
         yield running
 
 

@@ -87,6 +87,7 @@ async def small_streams(
 ) -> AsyncIterator[Service]:
     http = msgspec.structs.replace(http_config, stream_max_events=3)
     async with bootstrap.service(service_config, http=http) as running:
+        await running.scanned()
         yield running
 
 

@@ -74,7 +74,9 @@ async def watching(
         **options,  # type: ignore[arg-type]
     )
     async with anyio.create_task_group() as tg:
-        await tg.start(watcher.run)
+        await tg.start(watcher.run)  # ready at once; the first scan runs in the background
+        with anyio.fail_after(DEADLINE_S):
+            await watcher.scanned.wait()
         yield watcher, collected
         tg.cancel_scope.cancel()
 

@@ -5,17 +5,29 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
 import pytest
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
+from adapters.ids import UuidV7Source
 from adapters.library.index import LibraryIndex
-from domain.events import DomainEvent, TrackAdded, TrackDeleted, TrackModified, TrackMoved
+from adapters.library.watch import LibraryWatcher
+from domain.events import (
+    DomainEvent,
+    NewEvent,
+    TrackAdded,
+    TrackDeleted,
+    TrackModified,
+    TrackMoved,
+)
 from domain.state import State
-from tests.adapters.library.conftest import kinds, scan_once, watching
+from tests.adapters.library.conftest import DEADLINE_S, Collected, kinds, scan_once, watching
 from tests.support.audio import rewrite_same_size, write_audio
+from tests.support.clock import FixedClock
 
 pytestmark = pytest.mark.anyio
 
@@ -112,7 +124,7 @@ async def test_the_library_folder_removed_and_recreated(library: Path) -> None:
         assert isinstance(added, TrackAdded) and added.path == "after.wav"
 
 
-async def test_changes_made_while_stopped_are_delivered_before_ready(library: Path) -> None:
+async def test_changes_made_while_stopped_are_delivered_by_the_first_scan(library: Path) -> None:
     write_audio(library / "keep.wav", seed=1)
     write_audio(library / "gone.wav", seed=2)
     index = LibraryIndex()
@@ -143,3 +155,27 @@ async def test_the_watch_limit_is_reported_and_periodic_scans_take_over(
         write_audio(library / "song.wav")
         (added,) = await got.until(count(TrackAdded))
     assert any("inotify" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_watcher_is_ready_before_its_first_scan_and_tells_how_far_it_got(
+    library: Path,
+) -> None:
+    for n in range(300):
+        write_audio(library / f"d{n % 7}" / f"t{n}.wav", seed=n)
+    seen: list[tuple[str, str]] = []
+    collected = Collected()
+
+    async def slow(events: Sequence[NewEvent]) -> None:
+        seen.append((watcher.status.mode, watcher.status.detail))
+        await collected.deliver(events)
+
+    watcher = LibraryWatcher(library, State(), slow, now_ms=FixedClock(), new_id=UuidV7Source())
+    async with anyio.create_task_group() as tg:
+        await tg.start(watcher.run)
+        assert not watcher.scanned.is_set()  # ready before the scan
+        with anyio.fail_after(DEADLINE_S):
+            await watcher.scanned.wait()
+        tg.cancel_scope.cancel()
+    assert len(collected.events) == 300 and len(seen) >= 2  # delivered in slices, as it went
+    assert seen[0][0] == "scanning" and " of 300 files" in seen[0][1]
+    assert watcher.status.mode == "watching"
