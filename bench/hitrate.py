@@ -14,7 +14,8 @@ import argparse
 import sys
 
 from adapters.sim.baselines import run_optimum, run_readahead
-from adapters.sim.simulator import PROFILES, Figures, run_projection, script
+from adapters.sim.simulator import Figures, run_projection
+from adapters.sim.trace import PROFILES, script
 
 TARGET_SERVED = {"steady": 0.95, "habitual": 0.95, "mixed": 0.95}
 TARGET_RATIO = 0.9

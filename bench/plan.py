@@ -13,7 +13,8 @@ import argparse
 import sys
 import time
 
-from adapters.sim.simulator import PROFILES, run_projection, script
+from adapters.sim.simulator import run_projection
+from adapters.sim.trace import PROFILES, script
 from domain.projection import evolve, fold
 from domain.state import State, state_hash
 

@@ -91,9 +91,7 @@ def chunk_rendered(state: State, event: ChunkRendered, now: int) -> State:
     ident = chunk_id(event.key)
     inflight, failures = _landed(cache, ident)
     held = dict(cache.held)
-    held[ident] = Held(
-        event.key, "L3", 0.0, event.bytes, event.path, now, checksum=event.checksum
-    )
+    held[ident] = Held(event.key, "L3", 0.0, event.bytes, event.path, now, checksum=event.checksum)
     waiting = cache.waiting and cache.requested != event.key
     cache = replace(cache, held=held, inflight=inflight, failures=failures, waiting=waiting)
     return place(replace(state, cache=cache), ident, now)

@@ -126,9 +126,7 @@ def _make_room(running: Sequence[Running], rank: Rank, key: ChunkKey) -> list[Ac
         return []  # a worker is already on its way back
     urgency = URGENCY[rank]
     victims = [
-        r
-        for r in running
-        if URGENCY[r.rank] > urgency and (urgency == 0 or r.rank == "analysis")
+        r for r in running if URGENCY[r.rank] > urgency and (urgency == 0 or r.rank == "analysis")
     ]
     if not victims:
         return []

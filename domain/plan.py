@@ -11,6 +11,7 @@ from typing import Final
 
 from msgspec.structs import replace
 
+from domain import habits
 from domain.events import ChunkKey
 from domain.state import Budgets, Cache, Failure, Held, Job, State, TierName, Want
 from domain.tiers import (
@@ -18,11 +19,13 @@ from domain.tiers import (
     TIMEOUT_MS,
     budgets_in_force,
     candidates,
+    checkpoint_at,
     chunk_id,
     fit,
     is_current,
     now_playing,
     playhead_key,
+    worth_rendering,
 )
 
 MAX_ATTEMPTS: Final[int] = 3
@@ -104,7 +107,9 @@ def _jobs(cache: Cache, wants: list[tuple[str, Want]], state: State, now: int) -
             jobs.append(Job(requested, 0, "waiting", TIMEOUT_MS["waiting"]))
             listed.add(ident)
     for ident, want in wants:
-        if ident not in listed and _renderable(cache, ident, now):
+        if ident in listed or not worth_rendering(want, cache.basis):
+            continue
+        if _renderable(cache, ident, now):
             jobs.append(Job(want.key, len(jobs), want.tier, TIMEOUT_MS[want.tier]))
             listed.add(ident)
     return tuple(jobs)
@@ -132,6 +137,15 @@ def replan(state: State, now: int) -> State:
     cache = state.cache
     basis = playhead_key(state, now)
     spilled = cache.spilled if basis == cache.basis else ()
+    old = cache.basis
+    if (
+        old is not None
+        and basis is not None
+        and basis.track == old.track
+        and basis.index == old.index + 1
+        and state.playback.status == "playing"
+    ):  # played on into the next chunk
+        state = replace(state, predictor=habits.chunk_ended(state.predictor))
     wants = _wants(state, now, basis, spilled)
     wanted = dict(wants)
     budgets = budgets_in_force(state, now_playing(state, now))
@@ -152,7 +166,8 @@ def replan(state: State, now: int) -> State:
         spilled=spilled,
         discarded=discarded,
     )
-    cache = replace(cache, plan=_jobs(cache, wants, state, now), replan_at=_next_retry(cache, now))
+    due = [t for t in (_next_retry(cache, now), checkpoint_at(state, now)) if t is not None]
+    cache = replace(cache, plan=_jobs(cache, wants, state, now), replan_at=min(due, default=None))
     return replace(state, cache=cache)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
-from domain import chunks, policy, predictor
+from domain import chunks, habits, policy, predictor
 from domain.events import (
     BudgetsSet,
     ChunkAnalysed,
@@ -142,6 +142,7 @@ def _track_changed(state: State, event: TrackChanged, now: int) -> State:
     rules, _ = policy.user_action(state.policy, now)
     learned = state.predictor
     before = state.playback
+    left_early = False
     if before.track is not None and before.status != "stopped":
         left_early = before.position_at(now) + _SKIP_MARGIN_MS < (
             state.duration_of(before.track) or 0
@@ -151,6 +152,7 @@ def _track_changed(state: State, event: TrackChanged, now: int) -> State:
             track_changes=learned.track_changes + 1,
             skips=learned.skips + left_early,
         )
+    learned = habits.chunk_ended(learned, skip=left_early)
     cache = state.cache
     if cache.waiting and cache.requested is not None and cache.requested.track != event.track:
         cache = replace(cache, waiting=False)
@@ -176,7 +178,11 @@ def _position_reported(state: State, event: PositionReported, now: int) -> State
 
 def _seeked(state: State, event: Seeked, now: int) -> State:
     rules, _ = policy.user_action(state.policy, now)
-    return replace(_moved_playhead(state, event.position_ms, now), policy=rules)
+    learned = state.predictor
+    if state.playback.track is not None:
+        learned = habits.chunk_ended(learned, seek=True)
+    moved = _moved_playhead(state, event.position_ms, now)
+    return replace(moved, policy=rules, predictor=learned)
 
 
 def _preset_changed(state: State, event: PresetChanged, now: int) -> State:
@@ -189,6 +195,8 @@ def _preset_changed(state: State, event: PresetChanged, now: int) -> State:
         changes=event.preset != playback.preset,
     )
     learned = state.predictor
+    if playback.track is not None and event.preset != playback.preset:
+        learned = habits.switched(learned, decision.policy, now)
     if decision.learn:
         learned = predictor.learn(learned, playback.preset, event.preset, now)
     return replace(

@@ -13,7 +13,7 @@ from domain.pmap import PMap
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 7
+PROJECTION_VERSION: Final[int] = 8
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -176,7 +176,8 @@ class Transition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Predictor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Learned preset transitions `counts[from][to]`, recent ones, and top-1 accuracy; how often
-    a track change was a skip (the track left before its end)."""
+    a track change was a skip (the track left before its end); and how the listener listens, per
+    chunk played through: preset switches, seeks, skips (the planner's rates)."""
 
     counts: dict[Preset, dict[Preset, int]] = msgspec.field(default_factory=dict)
     recent: tuple[Transition, ...] = ()
@@ -184,6 +185,17 @@ class Predictor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     correct: int = 0
     track_changes: int = 0
     skips: int = 0
+    chunks: int = 0  # chunks the listener started playing (a track change, a seek, playing on)
+    # How the last chunks ended, as moving averages (see `domain.habits`): the chance that a
+    # chunk sees a preset switch, a burst of them, ends in a seek, ends in a skip.
+    switch_rate: float = 0.25
+    explore_rate: float = 0.0
+    seek_rate: float = 0.05
+    skip_rate: float = 0.1
+    switched: bool = False  # in the chunk playing now
+    burst: bool = False
+    switched_at: int | None = None  # event time of the last preset switch while playing
+    gaps: tuple[int, ...] = ()  # ms between the last preset switches (the newest last)
 
 
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

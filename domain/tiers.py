@@ -1,17 +1,20 @@
 """What each tier should hold (DESIGN §1), with probabilities, sizes and budgets.
 
-L1 hot: chunks c and c+1 of the current preset, and of up to two predicted presets whose
-probability is above 0.15; the chunk the player asked for; chunk 0 of the queued next track while
-the last two chunks play (or always, when most track changes are skips).
-L2 warm, the branch scenarios: continue (c+2..c+4, p 0.6); switch to each of the top-3
-predicted presets (c..c+2, p = base·0.3/rank — the switch happens inside chunk c, so c is needed
-at once and c+1, c+2 are weighted down) and to chunk c of the fourth; chunk c of every other
-preset gets at least p 0.06; seek forward (c+10..c+11, p 0.05, once 120 s are played); skip to
-the queued next track (chunk 0, p = learned share of skips).
-L3 cold: read-ahead c+2..c+9 of the current preset.
+Probabilities are honest: they come from how this listener listens (`domain.habits`: the chance,
+per chunk, of a preset switch, a seek, a skip) and from the branch predictor.
+
+L1 hot: chunk c of the current preset (1), c+1 (the chance of playing on, `stay`); chunk c of
+up to two predicted presets (switch chance × the predictor's probability, when above 0.15); the
+chunk the player asked for; chunk 0 of the queued next track while the last chunk plays.
+L2 warm, the branch scenarios: continue (c+2..c+4, stay^k); switch to each predicted preset (c,
+and c+1 weighted by stay); while the listener is trying presets out, chunk c of every preset;
+seek forward (c+10..c+11, once 120 s are played, the seek chance spread thin); skip to the queued
+next track (chunk 0, the skip chance).
+L3 cold: read-ahead c+2..c+9 of the current preset (stay^k).
 A chunk wanted by several tiers belongs to the hottest that has room for it. Inside a tier the most
 probable chunks are kept until the budget is spent: real bytes for a rendered chunk, an estimate
-before.
+before. What is *rendered* ahead is a subset (`worth_rendering`): the further ahead a chunk is
+needed, the likelier it must be, since there is time to render it once it comes near.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Final
 from domain.affinity import preset_affinity
 from domain.events import PRESETS, ChunkKey, Preset
 from domain.features import Features as AudioFeatures
+from domain.habits import habits
 from domain.predictor import blend, probabilities, ranked
 from domain.state import Budgets, Playback, State, TierName, Track, Want
 
@@ -29,23 +33,17 @@ BYTES_PER_SAMPLE: Final[int] = 2  # chunks are stored as 16-bit FLAC
 FLAC_RATIO_PERCENT: Final[int] = 60  # FLAC keeps about 60 % of the PCM bytes
 TIMEOUT_MS: Final[dict[str, int]] = {"waiting": 20_000, "L1": 30_000, "L2": 60_000, "L3": 90_000}
 L1_MIN_PROBABILITY: Final[float] = 0.15
-L1_PRESETS: Final[int] = 2
-L2_PRESETS: Final[int] = 3
-CONTINUE_PROBABILITY: Final[float] = 0.6
-SWITCH_SHARE: Final[float] = 0.3
-#: Weight of c, c+1, c+2 of a switch scenario: a switch happens inside chunk c, so c is needed at
-#: once and c+1 only 30 s later, when there is time to render it.
-SWITCH_OFFSETS: Final[tuple[float, ...]] = (1.0, 0.5, 0.25)
-SEEK_PROBABILITY: Final[float] = 0.05
-#: Floor for chunk c of every other preset, learned or not: a switch needs it at once, and a
-#: listener trying presets out goes to ones the counts have never seen.
-COVER_PROBABILITY: Final[float] = 0.06
-#: ... and chunk c+1, so the cover is already there when the playhead crosses into it.
-COVER_NEXT_PROBABILITY: Final[float] = 0.055
 SEEK_AFTER_MS: Final[int] = 120_000
-SKIP_PROBABILITY: Final[float] = 0.3  # prior share of track changes that are skips
+#: Two thirds into a chunk, the plan is made again: a listener still there is likely to stay.
+CHECKPOINT_MS: Final[int] = 22_000
+#: Above this skip chance, chunk 0 of the queued next track is hot (L1).
 L1_SKIP: Final[float] = 0.5
-READ_AHEAD: Final[tuple[float, ...]] = tuple(0.5 * 0.9**i for i in range(8))  # c+2..c+9
+#: A seek lands anywhere: the chance that it lands in c+10 or c+11 is the seek chance over this.
+SEEK_SPREAD: Final[float] = 10.0
+#: The least probability worth rendering a chunk for, by how many chunks ahead it is needed (the
+#: last for anything further): needed now, a switch or skip away; needed when this chunk ends;
+#: later — there is time to render it when it comes near, so only a near-certain chunk is.
+RENDER_AHEAD: Final[tuple[float, ...]] = (0.07, 0.7, 0.75)
 TIERS: Final[tuple[TierName, ...]] = ("L1", "L2", "L3")
 
 Candidate = tuple[TierName, ChunkKey, float]
@@ -143,6 +141,8 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     """Every chunk some tier would like, hottest tier first, in generation order."""
     track = state.tracks[basis.track]
     count = chunk_count(track.duration_ms)
+    listener = habits(state.predictor, state.policy, now)
+    stay = listener.stay
     out: list[Candidate] = []
 
     def add(tier: TierName, preset: Preset, index: int, probability: float) -> None:
@@ -152,42 +152,65 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
 
     c, p = basis.index, basis.preset
     ranks = ranked(predicted(state, basis, now), len(PRESETS) - 1)
+    # A listener still here late in the chunk is likelier to play on: the chance of leaving
+    # is spread over the chunk, and only what is left of it counts.
+    left = 1.0 - _into_chunk(playback.position_at(now, track.duration_ms), c)
+    stay_now = 1.0 - (1.0 - stay) * left
     add("L1", p, c, 1.0)
-    add("L1", p, c + 1, 0.95)
-    for preset, prob in ranks[:L1_PRESETS]:
+    add("L1", p, c + 1, stay_now)
+    # A switch inside chunk c needs c of the new preset at once; a listener trying presets out
+    # may go to any of them.
+    soon = listener.switch_within(round(left * CHUNK_MS))
+    anywhere = soon * listener.explore_share
+    switch_to = {preset: max(soon * prob, anywhere) for preset, prob in ranks}
+    for preset, prob in sorted(switch_to.items(), key=lambda item: -item[1]):
         if prob > L1_MIN_PROBABILITY:
             add("L1", preset, c, prob)
-            add("L1", preset, c + 1, prob * 0.9)
     requested = state.cache.requested
     if requested is not None and is_current(state, requested):
         out.append(("L1", requested, 1.0))
     following = _next_track(state, basis, count)
-    if following is not None and c >= count - 2:
+    if following is not None and c >= count - 1:
         out.append(("L1", following, 0.9))
     for i in range(2, 5):
-        add("L2", p, c + i, CONTINUE_PROBABILITY)
-    for rank, (preset, prob) in enumerate(ranks, start=1):
-        for i, share in enumerate(SWITCH_OFFSETS if rank <= L2_PRESETS else SWITCH_OFFSETS[:1]):
-            add("L2", preset, c + i, prob * SWITCH_SHARE * share / rank)
-    for preset in PRESETS:
-        if preset != p:
-            add("L2", preset, c, COVER_PROBABILITY)
-            add("L2", preset, c + 1, COVER_NEXT_PROBABILITY)
+        add("L2", p, c + i, stay_now * stay ** (i - 1))
+    for preset, prob in ranks:
+        add("L2", preset, c, switch_to[preset])
+        add("L2", preset, c + 1, listener.switch * prob * stay)
     if playback.position_at(now, track.duration_ms) >= SEEK_AFTER_MS:
-        add("L2", p, c + 10, SEEK_PROBABILITY)
-        add("L2", p, c + 11, SEEK_PROBABILITY)
+        add("L2", p, c + 10, listener.seek / SEEK_SPREAD)
+        add("L2", p, c + 11, listener.seek / SEEK_SPREAD)
     if following is not None:
-        skip = skip_probability(state)
-        out.append(("L1" if skip > L1_SKIP else "L2", following, skip))
-    for i, prob in enumerate(READ_AHEAD, start=2):
-        add("L3", p, c + i, prob)
+        out.append(("L1" if listener.skip > L1_SKIP else "L2", following, listener.skip))
+    for i in range(2, 10):
+        add("L3", p, c + i, stay_now * stay ** (i - 1))
     return out
 
 
-def skip_probability(state: State) -> float:
-    """Share of track changes that left a track before its end, smoothed towards the prior."""
-    learned = state.predictor
-    return (learned.skips + 3 * SKIP_PROBABILITY) / (learned.track_changes + 3)
+def _into_chunk(position_ms: int, index: int) -> float:
+    return min(1.0, max(0.0, (position_ms - index * CHUNK_MS) / CHUNK_MS))
+
+
+def checkpoint_at(state: State, now: int) -> int | None:
+    """When the playhead reaches `CHECKPOINT_MS` into its chunk (if it plays and has not yet):
+    the plan is made again then, with the listener's chance of playing on updated."""
+    playback = state.playback
+    if playback.status != "playing" or playback.track is None:
+        return None
+    position = playback.position_at(now, state.duration_of(playback.track))
+    into = position % CHUNK_MS
+    if into >= CHECKPOINT_MS:
+        return None
+    return now + CHECKPOINT_MS - into
+
+
+def worth_rendering(want: Want, basis: ChunkKey | None) -> bool:
+    """Whether a wanted chunk is likely enough to render now, given how far ahead it is needed
+    (a chunk of another track, the queued one, is needed as soon as this one is left)."""
+    ahead = 0
+    if basis is not None and want.key.track == basis.track:
+        ahead = max(0, want.key.index - basis.index)
+    return want.probability >= RENDER_AHEAD[min(ahead, len(RENDER_AHEAD) - 1)]
 
 
 def _next_track(state: State, basis: ChunkKey, count: int) -> ChunkKey | None:

@@ -1,45 +1,67 @@
-"""`tierbuffer simulate --profile NAME [--seed N]`: the planner on a simulated listening trace.
-
-Wired in by the CLI with `cli_simulate.register(sub)`; the handler follows the CLI's command
-convention (`async (args, out) -> int`, set as `run`).
-"""
+"""`tierbuffer simulate --profile NAME`: the planner on a simulated listening trace, beside the
+read-ahead baseline and the offline optimum, with the costs of the running service."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from typing import Any, TextIO
 
+from adapters.cli.options import non_negative, positive
 from adapters.sim.baselines import run_optimum, run_readahead
-from adapters.sim.simulator import DEFAULT_RENDER_MS, PROFILES, Figures, run_projection, script
+from adapters.sim.simulator import DEFAULT_COSTS, Costs, Figures, run_projection
+from adapters.sim.trace import PROFILES, script
+
+COLUMNS = """columns: requests = chunk requests of the player; served = share of them served at
+once (a hit); waited = requests that waited for a render; rendered = renders that produced a
+chunk; per req = rendered / requests; wasted = chunks rendered and never requested"""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "simulate", help="play a simulated listener through the cache planner and print figures"
+        "simulate",
+        help="play a simulated listener through the cache planner and print figures",
+        description=COLUMNS,
     )
-    p.add_argument("--profile", choices=PROFILES, required=True)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--minutes", type=int, default=30)
-    p.add_argument("--render-ms", type=int, default=DEFAULT_RENDER_MS, help="ms per 30 s chunk")
+    p.add_argument("--profile", choices=PROFILES, required=True, help="the listener")
+    p.add_argument("--seed", type=int, default=1, help="which trace of the profile (default 1)")
+    p.add_argument("--minutes", type=positive, default=30, help="length of the trace (default 30)")
+    costs = DEFAULT_COSTS
+    p.add_argument(
+        "--workers", type=positive, default=costs.workers, help=f"(default {costs.workers})"
+    )
+    p.add_argument(
+        "--render-ms",
+        type=positive,
+        default=costs.render_ms,
+        help=f"ms to render a 30 s chunk (default {costs.render_ms})",
+    )
+    p.add_argument(
+        "--analyse-ms",
+        type=non_negative,
+        default=costs.analyse_ms,
+        help=f"ms to analyse a chunk in the background (default {costs.analyse_ms})",
+    )
     p.set_defaults(run=simulate)
 
 
-def table(profile: str, seed: int, minutes: int, render_ms: int) -> str:
+def table(profile: str, seed: int, minutes: int, costs: Costs) -> str:
     trace = script(profile, seed, minutes)
-    run = run_projection(trace, render_ms)
+    run = run_projection(trace, costs)
     rows: list[tuple[str, Figures]] = [
         ("planner", run.figures),
-        ("read-ahead only", run_readahead(trace, render_ms)),
-        ("offline optimum", run_optimum(trace, render_ms)),
+        ("read-ahead only", run_readahead(trace, costs.render_ms)),
+        ("offline optimum", run_optimum(trace, costs.render_ms)),
     ]
     lines = [
         f"profile {profile}, seed {seed}, {minutes} min, {len(run.events)} events, "
-        f"worker {render_ms} ms per chunk",
-        f"{'policy':16} {'requests':>8} {'served':>7} {'waited':>7} {'rendered':>8} {'wasted':>6}",
+        f"{costs.workers} workers, {costs.render_ms} ms per chunk",
+        f"{'policy':16} {'requests':>8} {'served':>7} {'waited':>7} {'rendered':>8} "
+        f"{'per req':>7} {'wasted':>6}",
     ]
     for name, f in rows:
         lines.append(
-            f"{name:16} {f.requests:8d} {f.served:7.1%} {f.waited:7d} {f.rendered:8d} {f.wasted:6d}"
+            f"{name:16} {f.requests:8d} {f.served:7.1%} {f.waited:7d} {f.rendered:8d} "
+            f"{f.renders_per_request:7.2f} {f.wasted:6d}"
         )
     ours = run.figures
     hits = " ".join(
@@ -47,12 +69,18 @@ def table(profile: str, seed: int, minutes: int, render_ms: int) -> str:
         for tier, h in zip(("L1", "L2", "L3"), ours.hits, strict=True)
     )
     accuracy = "-" if ours.accuracy is None else f"{ours.accuracy:.1%}"
-    best = rows[2][1].served
-    ratio = f"{ours.served / best:.2f}" if best else "-"
-    lines.append(f"planner hits by tier: {hits}; prediction accuracy {accuracy}; ratio {ratio}")
+    best = rows[2][1]
+    ratio = f"{ours.served / best.served:.2f}" if best.served else "-"
+    cost = f"{ours.rendered / best.rendered:.2f}" if best.rendered else "-"
+    lines.append(
+        f"planner hits by tier: {hits}; prediction accuracy {accuracy}; served {ratio} and "
+        f"renders {cost} x the optimum's"
+    )
+    lines.append(COLUMNS)
     return "\n".join(lines)
 
 
 async def simulate(args: argparse.Namespace, out: TextIO) -> int:
-    print(table(args.profile, args.seed, args.minutes, args.render_ms), file=out)
+    costs = Costs(args.workers, args.render_ms, analyse_ms=args.analyse_ms)
+    out.write(table(args.profile, args.seed, args.minutes, costs) + "\n")
     return 0

@@ -14,7 +14,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Final
 
-from adapters.sim.simulator import DEFAULT_RENDER_MS, Figures, Trace
+from adapters.sim.simulator import DEFAULT_RENDER_MS, Figures
+from adapters.sim.trace import Trace
 from domain.events import ChunkKey, Fingerprint, Preset
 from domain.state import MB, Track
 from domain.tiers import chunk_count, chunk_id, estimate_chunk_bytes

@@ -1,22 +1,28 @@
-"""Listening-trace simulator in virtual time: pure and seeded, no clock, no I/O.
+"""The simulator: a listening trace through the real fold and the real dispatch policy, with the
+costs of the running service — pure and seeded, no clock, no I/O.
 
-A listener profile produces a script of interactions (track changes, preset switches, seeks, the
-player's chunk requests at every chunk boundary and after every interaction). `run_projection`
-plays the script through the real fold with a render worker of a given speed that always takes the
-first job of the plan, and returns the event log it produced with its figures. The randomness is a
-small splitmix64 generator, so traces are identical on every Python and machine.
+`run_projection` plays a trace (`adapters/sim/trace.py`) as the service would live it: the
+player's interactions, position reports and chunk requests at their times (divided by `speed`,
+as the end-to-end benchmark plays them), and a pool of `Costs.workers` render workers that take
+jobs as `domain.dispatch` says (the service's scheduler follows the same module), each job
+lasting what it costs on the running service: the worker start at the beginning, a track's
+level before its first render, a render per chunk, the background analysis a chunk at a time,
+the delay of a cooperative cancellation. It returns the event log it produced with its figures.
+`Costs` are calibrated against the running service by `bench/listen.py`.
 """
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from collections.abc import Iterator
+from typing import Final
 
 import msgspec
 
-from adapters.errors import AdapterError
+from adapters.sim.trace import SplitMix, Step, Trace
+from domain.dispatch import Cancel, Running, Start, dispatch
 from domain.events import (
-    PRESETS,
     BudgetsSet,
+    ChunkAnalysed,
     ChunkFailed,
     ChunkKey,
     ChunkQueued,
@@ -27,182 +33,55 @@ from domain.events import (
     Fingerprint,
     NextTrackQueued,
     PositionReported,
-    Preset,
     PresetChanged,
     Recorded,
     Seeked,
     TrackAdded,
+    TrackAnalysed,
     TrackChanged,
+    TrackLevelled,
 )
 from domain.projection import evolve
 from domain.state import MB, State
-from domain.tiers import CHUNK_MS, chunk_id, estimate_chunk_bytes
-
-PROFILES: Final[tuple[str, ...]] = ("steady", "habitual", "explorer", "seeker", "skipper", "mixed")
-HABIT: Final[dict[Preset, Preset]] = {"adaptive": "warm", "warm": "bright", "bright": "adaptive"}
-REPORT_MS: Final[int] = 250
-_MASK: Final[int] = (1 << 64) - 1
-
-Kind = Literal["track", "preset", "seek", "request"]
+from domain.tiers import chunk_count, chunk_id, estimate_chunk_bytes
 
 
-class UnknownProfileError(AdapterError):
-    def __init__(self, profile: str) -> None:
-        super().__init__(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-        self.profile = profile
+class Costs(msgspec.Struct, frozen=True):
+    """What work costs on the running service, in ms (`bench/listen.py` measures them)."""
+
+    workers: int = 2
+    render_ms: int = 400  # one 30 s chunk
+    level_ms: int = 150  # a track's level, before its first render
+    analyse_ms: int = 250  # one chunk of background analysis
+    start_ms: int = 1_500  # the workers' start with the service
+    cancel_ms: int = 30  # from a cancellation until the worker is free
 
 
-class SplitMix:
-    """splitmix64: a tiny deterministic generator, the same everywhere."""
-
-    def __init__(self, seed: int) -> None:
-        self._state = seed & _MASK
-
-    def next(self) -> int:
-        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK
-        z = self._state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        return z ^ (z >> 31)
-
-    def uniform(self, low: int, high: int) -> int:
-        """An integer in [low, high]."""
-        return low + self.next() % (high - low + 1)
-
-    def chance(self, percent: int) -> bool:
-        return self.next() % 100 < percent
-
-
-class Step(msgspec.Struct, frozen=True):
-    at: int
-    kind: Kind
-    track: str = ""
-    preset: Preset = "adaptive"
-    position_ms: int = 0
-    index: int = 0
-
-
-class TrackSpec(msgspec.Struct, frozen=True):
-    track: str
-    duration_ms: int
-    sample_rate: int
-    channels: int
-
-
-class Trace(msgspec.Struct, frozen=True):
-    profile: str
-    seed: int
-    library: tuple[TrackSpec, ...]
-    steps: tuple[Step, ...]
-    end_ms: int
-
-
-def library(rng: SplitMix, size: int = 40) -> tuple[TrackSpec, ...]:
-    return tuple(
-        TrackSpec(
-            f"track-{n:03d}",
-            rng.uniform(150_000, 420_000),
-            48_000 if rng.chance(20) else 44_100,
-            2,
-        )
-        for n in range(size)
-    )
-
-
-def _profile_at(profile: str, now: int) -> str:
-    if profile != "mixed":
-        return profile
-    phases = ("steady", "habitual", "seeker", "steady", "skipper", "explorer", "habitual")
-    return phases[(now // 300_000) % len(phases)]
-
-
-def script(profile: str, seed: int, minutes: int = 30) -> Trace:
-    """The listener's interactions and the player's requests, in virtual time."""
-    if profile not in PROFILES:
-        raise UnknownProfileError(profile)
-    rng = SplitMix(seed * 1_000_003 + PROFILES.index(profile))
-    tracks = library(rng)
-    end = minutes * 60_000
-    steps: list[Step] = []
-    now, current = 0, 0
-    preset: Preset = "adaptive"
-    next_action = now + rng.uniform(20_000, 90_000)
-    position, started = 0, 0  # position at `started`
-
-    def request(at: int) -> None:
-        pos = position + (at - started)
-        steps.append(Step(at, "request", tracks[current].track, preset, pos, pos // CHUNK_MS))
-
-    steps.append(Step(now, "track", tracks[current].track, position_ms=0))
-    request(now)
-    while now < end:
-        duration = tracks[current].duration_ms
-        boundary = started + (position // CHUNK_MS + 1) * CHUNK_MS - position
-        track_end = started + duration - position
-        now = min(boundary, track_end, next_action)
-        if now == track_end or (now == next_action and _profile_at(profile, now) == "skipper"):
-            current = (current + 1) % len(tracks)
-            position, started = 0, now
-            steps.append(Step(now, "track", tracks[current].track))
-            request(now)
-            if now == next_action:
-                next_action = now + rng.uniform(8_000, 50_000)
-            continue
-        if now == boundary and now != next_action:
-            position, started = position + (now - started), now
-            request(now)
-            continue
-        mode = _profile_at(profile, now)
-        position, started = position + (now - started), now
-        if mode in ("habitual", "explorer") or (mode == "steady" and profile == "mixed"):
-            burst = 12 if mode == "explorer" else 1
-            for k in range(burst):
-                at = now + k * 80
-                preset = _next_preset(rng, preset, mode)
-                steps.append(Step(at, "preset", preset=preset))
-                request(at)
-            now += (burst - 1) * 80
-            next_action = now + rng.uniform(40_000, 120_000)
-        elif mode == "seeker":
-            forward = rng.chance(70)
-            span = max(1, duration - position - 1_000) if forward else max(1, position)
-            target = position + rng.uniform(0, span) if forward else rng.uniform(0, span)
-            position, started = min(target, duration - 1), now
-            steps.append(Step(now, "seek", position_ms=position))
-            request(now)
-            next_action = now + rng.uniform(20_000, 60_000)
-        else:
-            next_action = now + rng.uniform(20_000, 90_000)
-    return Trace(profile, seed, tracks, tuple(s for s in steps if s.at <= end), end)
-
-
-def _next_preset(rng: SplitMix, current: Preset, mode: str) -> Preset:
-    if mode == "habitual" and current in HABIT and rng.chance(85):
-        return HABIT[current]
-    others = [p for p in PRESETS if p != current]
-    return others[rng.next() % len(others)]
+DEFAULT_COSTS: Final = Costs()
+DEFAULT_RENDER_MS: Final = DEFAULT_COSTS.render_ms
 
 
 class Figures(msgspec.Struct, frozen=True):
     requests: int
     waited: int
     hits: tuple[int, int, int]
-    rendered: int
-    wasted: int
+    rendered: int  # renders that ended with a chunk (the same chunk twice counts twice)
+    wasted: int  # chunks rendered and never requested
     accuracy: float | None
 
     @property
     def served(self) -> float:
         return 1.0 - self.waited / self.requests if self.requests else 0.0
 
+    @property
+    def renders_per_request(self) -> float:
+        return self.rendered / self.requests if self.requests else 0.0
+
 
 class Run(msgspec.Struct, frozen=True):
     events: tuple[Recorded, ...]
     state: State
     figures: Figures
-
-
-DEFAULT_RENDER_MS: Final[int] = 2_500
 
 
 def setup_events(trace: Trace) -> list[DomainEvent]:
@@ -222,85 +101,190 @@ def setup_events(trace: Trace) -> list[DomainEvent]:
     return events
 
 
-def _key(step: Step, state: State) -> ChunkKey:
-    track = state.tracks[step.track]
-    return ChunkKey(step.track, track.revision, step.preset, 5, step.index)
+class _Job(msgspec.Struct):
+    start: Start
+    ends_at: int
+    cancelling: bool = False
 
 
-def run_projection(trace: Trace, render_ms: int = DEFAULT_RENDER_MS, fail_percent: int = 0) -> Run:
-    """Play the trace through the fold, with one render worker taking the plan's first job."""
-    rng = SplitMix(trace.seed ^ 0x5EED)
-    out: list[Recorded] = []
-    state = State()
-    never = trace.end_ms + 1
+class _Sim:
+    """The service in virtual time: the fold, the workers and what they run."""
 
-    def emit(at: int, event: DomainEvent) -> None:
-        nonlocal state
-        recorded = Recorded(len(out) + 1, f"sim-{len(out) + 1}", at, at, event)
-        state = evolve(state, recorded)
-        out.append(recorded)
+    def __init__(self, trace: Trace, costs: Costs, fail_percent: int) -> None:
+        self.trace, self.costs, self.fail_percent = trace, costs, fail_percent
+        self.rng = SplitMix(trace.seed ^ 0x5EED)
+        self.events: list[Recorded] = []
+        self.state = State()
+        self.free = [costs.start_ms] * costs.workers  # when each idle worker is ready
+        self.jobs: dict[str, _Job] = {}
+        self.analysed_to: dict[str, int] = {}  # next chunk of each track's analysis
+        self.rendered: list[str] = []
+        self.order = [spec.track for spec in trace.library]
 
-    for event in setup_events(trace):
-        emit(0, event)
-    order = [spec.track for spec in trace.library]
-    busy: ChunkKey | None = None
-    done_at, next_report, i = never, REPORT_MS, 0
-    rendered: set[str] = set()
-    requested: set[str] = set()
-    while True:
-        next_step = trace.steps[i].at if i < len(trace.steps) else never
-        now = min(done_at, next_step, next_report)
-        if now >= never:
-            break
-        if busy is not None and now == done_at:
-            if fail_percent and rng.chance(fail_percent):
-                emit(now, ChunkFailed(busy, "corrupt", "simulated"))
-            else:
-                track = state.tracks[busy.track]
-                size = estimate_chunk_bytes(track, busy.index) * rng.uniform(85, 105) // 100
-                path = f"chunks/{chunk_id(busy)}.flac"
-                emit(now, ChunkRendered(busy, path, size, "sum", 0, render_ms))
-                rendered.add(chunk_id(busy))
-            busy, done_at = None, never
-        elif now == next_step:
-            step = trace.steps[i]
-            i += 1
-            if step.kind == "track":
-                emit(now, TrackChanged(step.track, step.position_ms))
-                following = order[(order.index(step.track) + 1) % len(order)]
-                emit(now, NextTrackQueued(following))
-            elif step.kind == "preset":
-                emit(now, PresetChanged(step.preset))
-            elif step.kind == "seek":
-                emit(now, Seeked(step.position_ms))
-            else:
-                key = _key(step, state)
-                requested.add(chunk_id(key))
-                emit(now, ChunkRequested(key))
+    def emit(self, at: int, event: DomainEvent) -> None:
+        recorded = Recorded(len(self.events) + 1, f"sim-{len(self.events) + 1}", at, at, event)
+        self.state = evolve(self.state, recorded)
+        self.events.append(recorded)
+
+    def step(self, at: int, step: Step) -> None:
+        if step.kind == "track":
+            self.emit(at, TrackChanged(step.track, step.position_ms))
+            following = self.order[(self.order.index(step.track) + 1) % len(self.order)]
+            self.emit(at, NextTrackQueued(following))
+        elif step.kind == "preset":
+            self.emit(at, PresetChanged(step.preset))
+        elif step.kind == "seek":
+            self.emit(at, Seeked(step.position_ms))
+        elif step.kind == "position":
+            self.emit(at, PositionReported(step.position_ms))
         else:
-            playback = state.playback
-            position = playback.position_at(now, state.duration_of(playback.track))
-            emit(now, PositionReported(position))
-            next_report += REPORT_MS
-        cache = state.cache
-        if busy is not None and chunk_id(busy) not in cache.wanted:
-            if not (cache.waiting and cache.requested == busy):
-                emit(now, ChunkFailed(busy, "cancelled", "no longer planned"))
-                busy, done_at = None, never
-        if busy is None and cache.plan:
-            busy = state.cache.plan[0].key
-            emit(now, ChunkQueued(busy))
-            emit(now, ChunkRenderStarted(busy))
-            done_at = now + render_ms
-    stats = state.stats
-    predictor = state.predictor
+            track = self.state.tracks[step.track]
+            key = ChunkKey(step.track, track.revision, step.preset, 5, step.index)
+            self.emit(at, ChunkRequested(key))
+
+    def finish(self, now: int, ident: str) -> None:
+        job = self.jobs.pop(ident)
+        self.free.append(now)
+        start = job.start
+        if start.kind == "render":
+            assert start.key is not None
+            self._rendered(now, start.key, job.cancelling)
+        elif start.kind == "level" and not job.cancelling:
+            assert start.key is not None
+            self.emit(now, TrackLevelled(start.key.track, start.key.revision, -14.0, 1.0))
+        elif start.kind == "analysis" and not job.cancelling:
+            assert start.track is not None
+            self._analysed(now, start.track)
+
+    def _rendered(self, now: int, key: ChunkKey, cancelled: bool) -> None:
+        if cancelled:
+            self.emit(now, ChunkFailed(key, "cancelled", "no longer planned"))
+        elif self.fail_percent and self.rng.chance(self.fail_percent):
+            self.emit(now, ChunkFailed(key, "corrupt", "simulated"))
+        else:
+            track = self.state.tracks[key.track]
+            size = estimate_chunk_bytes(track, key.index) * self.rng.uniform(85, 105) // 100
+            path = f"chunks/{chunk_id(key)}.flac"
+            self.emit(now, ChunkRendered(key, path, size, "sum", 0, self.costs.render_ms))
+            self.rendered.append(chunk_id(key))
+
+    def _analysed(self, now: int, name: str) -> None:
+        track = self.state.tracks.get(name)
+        if track is None:
+            return
+        index = self.analysed_to.get(name, 0)
+        energy, brightness, dynamics, vocals, rhythm = (
+            self.rng.uniform(0, 100) / 100 for _ in range(5)
+        )
+        self.emit(
+            now,
+            ChunkAnalysed(
+                name, track.revision, index, energy, brightness, dynamics, vocals, rhythm
+            ),
+        )
+        if index + 1 >= chunk_count(track.duration_ms):
+            frames = track.duration_ms * track.sample_rate // 1000
+            self.emit(now, TrackAnalysed(name, track.revision, -14.0, 1.0, frames))
+        self.analysed_to[name] = index + 1
+
+    def dispatch(self, now: int) -> None:
+        state = self.state
+        running = [
+            Running(i, j.start.rank, j.start.key, j.start.track, j.cancelling)
+            for i, j in sorted(self.jobs.items())
+        ]
+        idle = sum(1 for t in self.free if t <= now)
+        actions = dispatch(
+            state,
+            running,
+            idle,
+            self.costs.workers,
+            levelled=self._levelled,
+            analysable=self._analysable(),
+        )
+        for action in actions:
+            if isinstance(action, Cancel):
+                job = self.jobs[action.ident]
+                job.cancelling = True
+                job.ends_at = min(job.ends_at, now + self.costs.cancel_ms)
+            else:
+                self._start(now, action)
+
+    def _start(self, now: int, start: Start) -> None:
+        self.free.remove(min(self.free))
+        cost = {
+            "render": self.costs.render_ms,
+            "level": self.costs.level_ms,
+            "analysis": self.costs.analyse_ms,
+        }
+        self.jobs[start.ident] = _Job(start, now + cost[start.kind])
+        if start.kind == "render":
+            assert start.key is not None
+            self.emit(now, ChunkQueued(start.key))
+            self.emit(now, ChunkRenderStarted(start.key))
+
+    def _levelled(self, key: ChunkKey) -> bool:
+        track = self.state.tracks.get(key.track)
+        return track is not None and track.level is not None
+
+    def _analysable(self) -> list[str]:
+        state = self.state
+        first = [t for t in (state.playback.track, state.cache.next_track) if t is not None]
+        out: list[str] = []
+        for name in [*first, *self.order]:
+            track = state.tracks.get(name)
+            if track is not None and track.analysis is None and name not in out:
+                out.append(name)
+            if len(out) >= self.costs.workers:
+                break
+        return out
+
+    def next_event(self, now: int) -> int | None:
+        """When a job ends or a starting worker is ready, after `now`."""
+        later = [j.ends_at for j in self.jobs.values()] + [t for t in self.free if t > now]
+        return min(later, default=None)
+
+
+def _timed(trace: Trace, speed: float) -> Iterator[tuple[int, Step]]:
+    for step in trace.steps:
+        yield round(step.at / speed), step
+
+
+def run_projection(
+    trace: Trace, costs: Costs = DEFAULT_COSTS, *, speed: float = 1.0, fail_percent: int = 0
+) -> Run:
+    """Play the trace through the fold and the dispatch policy, at `speed` times real time."""
+    sim = _Sim(trace, costs, fail_percent)
+    for event in setup_events(trace):
+        sim.emit(0, event)
+    steps = list(_timed(trace, speed))
+    end = round(trace.end_ms / speed)
+    i, now = 0, 0
+    while now <= end:
+        for ident in sorted(i for i, j in sim.jobs.items() if j.ends_at <= now):
+            sim.finish(now, ident)
+        while i < len(steps) and steps[i][0] <= now:
+            sim.step(now, steps[i][1])
+            i += 1
+        sim.dispatch(now)
+        upcoming = [sim.next_event(now), steps[i][0] if i < len(steps) else None]
+        later = [t for t in upcoming if t is not None and t > now]
+        if not later:
+            break
+        now = min(later)
+    return Run(tuple(sim.events), sim.state, _figures(sim))
+
+
+def _figures(sim: _Sim) -> Figures:
+    state = sim.state
+    stats, predictor = state.stats, state.predictor
+    requested = {chunk_id(r.event.key) for r in sim.events if isinstance(r.event, ChunkRequested)}
     accuracy = predictor.correct / predictor.predictions if predictor.predictions else None
-    figures = Figures(
+    return Figures(
         stats.requests,
         stats.misses,
         (stats.hits_l1, stats.hits_l2, stats.hits_l3),
-        len(rendered),
-        len(rendered - requested),
+        len(sim.rendered),
+        len(set(sim.rendered) - requested),
         accuracy,
     )
-    return Run(tuple(out), state, figures)

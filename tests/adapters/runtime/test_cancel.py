@@ -46,9 +46,14 @@ def rendering(*keys: ChunkKey) -> Callable[[State], bool]:
     )
 
 
-async def cancelled_and_rendered(service: Service, obsolete: list[ChunkKey]) -> None:
+async def cancelled_and_rendered(
+    service: Service, obsolete: list[ChunkKey], needed: int | None = None
+) -> None:
+    """The obsolete renders were cancelled (at least `needed` of them: as many as the new
+    plan's jobs needed workers), none ran to its end, and no file of theirs is left."""
     failed = await logged(service, ChunkFailed)
-    assert {(f.key, f.reason) for f in failed} >= {(k, "cancelled") for k in obsolete}
+    cancelled = {f.key for f in failed if f.reason == "cancelled" and f.key in obsolete}
+    assert len(cancelled) >= (len(obsolete) if needed is None else needed)
     assert all("no longer wants" in f.detail for f in failed if f.key in obsolete)
     rendered = {event.key for event in await logged(service, ChunkRendered)}
     assert not rendered & set(obsolete), "an obsolete render ran to its end"
@@ -60,33 +65,36 @@ async def test_a_seek_cancels_the_renders_behind_it(make_config: ConfigMaker) ->
     async with bootstrap.service(make_config(workers=2), render=faults.STALL) as service:
         track = (await add_library(service))["long.flac"]
         state = await play(service, track)
-        obsolete = [key_of(state, track, 0), key_of(state, track, 1)]
-        assert [job.key for job in state.cache.plan[:2]] == obsolete
+        obsolete = [j.key for j in state.cache.plan if j.key.preset == "adaptive"][:2]
+        assert key_of(state, track, 0) in obsolete and all(k.index < 2 for k in obsolete)
         await until(service, rendering(*obsolete))
 
         seq = await service.player.interact(Seeked(position_ms=240_000))
         state = await service.app.until_seq(seq)
         assert not {chunk_id(k) for k in obsolete} & set(state.cache.wanted)
-        landed = [key_of(state, track, 8), key_of(state, track, 9)]
+        landed = [job.key for job in state.cache.plan]
+        assert key_of(state, track, 8) in landed
         await until(service, all_held([chunk_id(k) for k in landed]))
-        await cancelled_and_rendered(service, obsolete)
+        await cancelled_and_rendered(service, obsolete, min(len(obsolete), len(landed)))
 
 
 async def test_a_preset_switch_cancels_the_old_presets_renders(make_config: ConfigMaker) -> None:
     async with bootstrap.service(make_config(workers=2), render=faults.STALL) as service:
         track = (await add_library(service))["a.flac"]
-        # L1 holds two chunks (~0.6 MB each) and the other tiers nothing: the plan is chunks
-        # 0 and 1 of the current preset only, so a switch leaves nothing of the old plan wanted.
+        # L1 holds two chunks (~0.6 MB each) and the other tiers nothing: the plan is chunks 0
+        # and 1 of the current preset only, so a switch leaves nothing of the old plan wanted.
         await service.app.record(BudgetsSet(l1_bytes=1_500_000, l2_bytes=0, l3_bytes=0))
         state = await play(service, track)
-        obsolete = [key_of(state, track, 0), key_of(state, track, 1)]
-        assert [job.key for job in state.cache.plan] == obsolete
+        obsolete = [job.key for job in state.cache.plan]
+        assert key_of(state, track, 0) in obsolete
+        assert all(k.preset == "adaptive" and k.index < 2 for k in obsolete)
         await until(service, rendering(*obsolete))
 
         seq = await service.player.interact(PresetChanged(preset="punchy"))
         state = await service.app.until_seq(seq)
-        landed = [key_of(state, track, 0, "punchy"), key_of(state, track, 1, "punchy")]
-        assert [job.key for job in state.cache.plan] == landed
+        landed = [job.key for job in state.cache.plan]
+        assert key_of(state, track, 0, "punchy") in landed
+        assert all(k.preset == "punchy" or k not in obsolete for k in landed)
         await until(service, all_held([chunk_id(k) for k in landed]))
         await cancelled_and_rendered(service, obsolete)
 

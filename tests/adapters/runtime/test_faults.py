@@ -74,7 +74,7 @@ async def test_a_crashed_worker_is_recorded_and_replaced(
         state = await play(service, track)
         crashed = key_of(state, track, 0)
         later = [chunk_id(job.key) for job in state.cache.plan if job.key != crashed]
-        assert len(later) >= 4
+        assert len(later) >= 1
         await until(service, lambda s: chunk_id(crashed) in s.cache.failures and all_held(later)(s))
 
         (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == crashed]

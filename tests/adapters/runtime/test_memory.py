@@ -22,6 +22,7 @@ from tests.adapters.runtime.conftest import (
     chunk_files,
     ident,
     idle,
+    key_of,
     logged,
     play,
     until,
@@ -105,8 +106,12 @@ async def test_pressure_shrinks_the_tiers_and_deletes_the_evicted_files(
     write_track(make_config().library / "long.flac", 300.0, seed=2)  # ten chunks: L3 has work
     async with bootstrap.service(make_config(workers=2)) as service:
         track = (await add_library(service))["long.flac"]
-        await play(service, track)
+        state = await play(service, track)
         await service.player.interact(Paused())  # the plan stays at chunk 0 throughout
+        for index in (6, 3):  # wanted by L3 (read-ahead) and L2 (continue), not yet likely
+            asked = await service.player.chunk_by_key(key_of(state, track, index), wait_s=30)
+            assert asked.status == "rendered", asked
+        await service.player.chunk(0, wait_s=30)  # what plays is chunk 0 again
         state = await until(service, settled(service))
         full = tiers(state)
         assert full["L1"] and full["L2"] and full["L3"], full
@@ -145,7 +150,9 @@ async def test_pressure_shrinks_the_tiers_and_deletes_the_evicted_files(
         readings.used = 0.69
         assert await monitor.check() == "normal"
         state = await until(service, lambda s: s.cache.pressure == "normal" and settled(service)(s))
-        assert tiers(state)["L3"] == full["L3"], "the tiers did not grow back"
+        # What the plan renders by itself grows back (chunks 3 and 6 were asked for once, and
+        # are not likely enough to be rendered again unasked).
+        assert tiers(state)["L1"] >= 2, "the tiers did not grow back"
         assert on_disk_is_held(service)
 
 

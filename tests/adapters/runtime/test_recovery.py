@@ -39,6 +39,7 @@ from tests.adapters.runtime.conftest import (
     all_held,
     chunk_files,
     idle,
+    key_of,
     play,
     sha256_checksum,
     until,
@@ -79,9 +80,12 @@ async def test_restart_reconciles_the_chunk_store_with_the_log(make_config: Conf
     config = make_config(workers=2)
     async with bootstrap.service(config) as service:
         track = (await add_library(service))["a.flac"]
-        await play(service, track)
+        state = await play(service, track)
         await service.player.interact(Paused())  # the playhead stays in chunk 0 across restarts
-        state = await until(service, lambda s: idle(s) and len(s.cache.held) >= 6)
+        gentle = await service.player.chunk_by_key(key_of(state, track, 0, "gentle"), wait_s=30)
+        assert gentle.status in ("hit", "rendered")
+        await service.player.chunk(0, wait_s=30)  # and the player is at chunk 0
+        state = await until(service, lambda s: idle(s) and len(s.cache.held) >= 3)
         held = state.cache.held
     playing = ChunkKey(track, 0, "adaptive", 5, 0)
     lost_key, cut_key = ChunkKey(track, 0, "adaptive", 5, 1), ChunkKey(track, 0, "gentle", 5, 0)
@@ -112,6 +116,8 @@ async def test_restart_reconciles_the_chunk_store_with_the_log(make_config: Conf
         # A file of the right size whose bytes changed is found out when read, never served.
         result = await service.player.chunk(0, wait_s=0)
         assert result.data is None and "unusable" in result.detail
+        await service.player.chunk_by_key(cut_key, wait_s=0)  # asked for again: made again
+        await service.player.chunk(0, wait_s=0)
         state = await until(service, all_held([playing_id, lost, cut]))
         for ident in (playing_id, lost, cut):
             assert file_ok(service, state.cache.held[ident]), ident

@@ -13,7 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from adapters.sim.simulator import PROFILES, run_projection, script
+from adapters.sim.simulator import run_projection
+from adapters.sim.trace import PROFILES, script
 from domain.events import Recorded
 from domain.projection import fold
 from domain.state import PROJECTION_VERSION, state_hash

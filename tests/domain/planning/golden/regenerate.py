@@ -22,7 +22,8 @@ import msgspec
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[3]))
 
-from adapters.sim.simulator import PROFILES, run_projection, script  # noqa: E402
+from adapters.sim.simulator import run_projection  # noqa: E402
+from adapters.sim.trace import PROFILES, script  # noqa: E402
 from domain.state import PROJECTION_VERSION, state_hash  # noqa: E402
 
 SEED = 1
