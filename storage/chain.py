@@ -1,27 +1,20 @@
-"""The hash chain that makes the log verifiable: hash = sha256(prev_hash || canonical bytes)."""
+"""The hash chain that makes the log verifiable: hash = sha256(prev_hash || canonical bytes).
+
+`ChainWalk` is the one walk over the chain: verification, exports and replays that check what
+they fold all go through it.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 import msgspec
 
+from storage.row import StoredRow
+
 GENESIS: Final[str] = "0" * 64
-
-
-class StoredRow(msgspec.Struct, frozen=True):
-    """One row of the log exactly as stored: what the chain covers, plus the chain hash."""
-
-    seq: int
-    event_id: str
-    type: str
-    version: int
-    occurred_at: int
-    recorded_at: int
-    payload: bytes
-    hash: str
 
 
 def canonical_bytes(
@@ -58,16 +51,37 @@ class ChainBreak(msgspec.Struct, frozen=True):
     reason: str
 
 
+class ChainWalk:
+    """Walks rows from a known point of the chain (the genesis by default), passing on the rows
+    that verify; at the first that does not, it stops and keeps why in `broken`."""
+
+    def __init__(self, *, prev_hash: str = GENESIS, next_seq: int = 1) -> None:
+        self.prev_hash = prev_hash
+        self.next_seq = next_seq
+        self.broken: ChainBreak | None = None
+
+    def verified(self, rows: Iterable[StoredRow]) -> Iterator[StoredRow]:
+        for row in rows:
+            if row.seq != self.next_seq:
+                reason = f"expected sequence {self.next_seq}, found {row.seq} (a row was removed?)"
+                self.broken = ChainBreak(seq=self.next_seq, reason=reason)
+                return
+            if row_hash(self.prev_hash, row) != row.hash:
+                reason = "hash does not match its content and predecessor (altered or reordered)"
+                self.broken = ChainBreak(seq=row.seq, reason=reason)
+                return
+            yield row
+            self.prev_hash = row.hash
+            self.next_seq += 1
+
+    def fail(self, seq: int, reason: str) -> None:
+        """A row that hashes right but cannot be used (its payload does not decode)."""
+        self.broken = ChainBreak(seq=seq, reason=reason)
+
+
 def first_break(rows: Iterable[StoredRow]) -> ChainBreak | None:
     """Walk the chain from the first row; None when every row verifies."""
-    prev_hash = GENESIS
-    expected_seq = 1
-    for row in rows:
-        if row.seq != expected_seq:
-            reason = f"expected sequence {expected_seq}, found {row.seq} (a row was removed?)"
-            return ChainBreak(seq=expected_seq, reason=reason)
-        if row_hash(prev_hash, row) != row.hash:
-            return ChainBreak(seq=row.seq, reason="hash does not match its content and predecessor")
-        prev_hash = row.hash
-        expected_seq += 1
-    return None
+    walk = ChainWalk()
+    for _ in walk.verified(rows):
+        pass
+    return walk.broken

@@ -12,7 +12,7 @@ import msgspec
 from domain.errors import DomainError
 from domain.projection import evolve, fold
 from domain.state import PROJECTION_VERSION, State, decode_state, encode_state, hash_bytes
-from storage.chain import GENESIS, ChainBreak, row_hash
+from storage.chain import ChainBreak, ChainWalk
 from storage.eventstore import EventStore, to_recorded
 from storage.snapshots import Snapshot, SnapshotStore
 
@@ -108,29 +108,20 @@ def _verify_sync(
 ) -> VerifyReport:
     mismatches: list[SnapshotNote] = []
     state = State()
-    prev_hash, expected, count = GENESIS, 1, 0
-    chain_break: ChainBreak | None = None
-    for row in events.iter_rows():
-        if row.seq != expected:
-            reason = f"expected sequence {expected}, found {row.seq} (a row was removed?)"
-            chain_break = ChainBreak(seq=expected, reason=reason)
-            break
-        if row_hash(prev_hash, row) != row.hash:
-            reason = "hash does not match its content and predecessor (altered or reordered)"
-            chain_break = ChainBreak(seq=row.seq, reason=reason)
-            break
+    walk = ChainWalk()
+    for row in walk.verified(events.iter_rows()):
         try:
             recorded = to_recorded(events.codec, row)
         except DomainError as e:
-            chain_break = ChainBreak(seq=row.seq, reason=str(e))
+            walk.fail(row.seq, str(e))
             break
         state = evolve(state, recorded)
-        prev_hash, expected, count = row.hash, expected + 1, count + 1
         for snapshot in wanted.pop(row.seq, ()):
             if snapshot.state != encode_state(state):
                 mismatches.append(
                     SnapshotNote(snapshot.id, snapshot.seq, "differs from a fresh replay")
                 )
+    chain_break = walk.broken
     for seq, rest in sorted(wanted.items()):
         for snapshot in rest:
             if chain_break is None:
@@ -138,4 +129,4 @@ def _verify_sync(
             else:
                 reason = "not checked: the chain broke before it"
             mismatches.append(SnapshotNote(snapshot.id, seq, reason))
-    return VerifyReport(count, chain_break, mismatches, stale, hash_bytes(encode_state(state)))
+    return VerifyReport(state.seq, chain_break, mismatches, stale, hash_bytes(encode_state(state)))

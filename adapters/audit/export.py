@@ -23,10 +23,11 @@ from domain.events import Recorded
 from domain.policy import audit_mark
 from domain.projection import evolve
 from domain.state import State
-from storage.chain import GENESIS, ChainBreak, StoredRow, first_break
+from storage.chain import GENESIS, ChainBreak, first_break
 from storage.eventstore import to_recorded
 from storage.log import Log
 from storage.projector import check_snapshot
+from storage.row import COLUMNS, LogRow, StoredRow, with_payload
 
 EXPORT_FORMAT: Final[str] = "tierbuffer-export/1"
 
@@ -48,29 +49,6 @@ class ExportHeader(msgspec.Struct, frozen=True):
     events: int
 
 
-class ExportedRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    seq: int
-    event_id: str
-    type: str
-    version: int
-    occurred_at: int
-    recorded_at: int
-    payload: str
-    hash: str
-
-    def stored(self) -> StoredRow:
-        return StoredRow(
-            self.seq,
-            self.event_id,
-            self.type,
-            self.version,
-            self.occurred_at,
-            self.recorded_at,
-            self.payload.encode(),
-            self.hash,
-        )
-
-
 class ExportError(AdapterError):
     """An export file that cannot be read as one (not its format, or a line that is not a row)."""
 
@@ -82,22 +60,16 @@ class ExportError(AdapterError):
 
 
 _encoder = msgspec.json.Encoder()
-_row_decoder = msgspec.json.Decoder(ExportedRow)
+_row_decoder = msgspec.json.Decoder(LogRow[str])
+#: The fields of an export line (the track is kept beside the payload, not hashed in format 1).
+_LINE_FIELDS = tuple(name for name in COLUMNS if name != "track")
 _header_decoder = msgspec.json.Decoder(ExportHeader)
 
 
 def export_line(row: StoredRow) -> bytes:
-    exported = ExportedRow(
-        row.seq,
-        row.event_id,
-        row.type,
-        row.version,
-        row.occurred_at,
-        row.recorded_at,
-        row.payload.decode(),
-        row.hash,
-    )
-    return _encoder.encode(exported)
+    line = {name: getattr(row, name) for name in _LINE_FIELDS}
+    line["payload"] = row.payload.decode()
+    return _encoder.encode(line)
 
 
 def export_header(events: int) -> bytes:
@@ -118,7 +90,8 @@ def read_export(path: Path) -> Iterator[StoredRow]:
             if not line.strip():
                 continue
             try:
-                yield _row_decoder.decode(line).stored()
+                exported = _row_decoder.decode(line)
+                yield with_payload(exported, exported.payload.encode())
             except msgspec.DecodeError as e:
                 raise ExportError(path, number, str(e).replace("$.", "")) from e
 

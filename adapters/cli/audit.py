@@ -28,9 +28,9 @@ from adapters.cli.options import event_type, non_negative
 from adapters.ingest import EventParseError
 from domain.events import Recorded, track_of
 from domain.state import State
-from storage.chain import StoredRow
 from storage.log import Log
 from storage.projector import verify as verify_log
+from storage.row import StoredRow, with_payload
 
 _json = msgspec.json.Encoder()
 
@@ -100,17 +100,8 @@ def _keep(args: argparse.Namespace, row: StoredRow, recorded: Recorded) -> bool:
 
 
 def _json_line(row: StoredRow, mark: str) -> str:
-    entry = {
-        "seq": row.seq,
-        "event_id": row.event_id,
-        "type": row.type,
-        "version": row.version,
-        "occurred_at": row.occurred_at,
-        "recorded_at": row.recorded_at,
-        "payload": msgspec.Raw(row.payload),
-        "hash": row.hash,
-        "mark": mark,
-    }
+    entry = msgspec.structs.asdict(with_payload(row, msgspec.Raw(row.payload)))
+    entry["mark"] = mark
     return _json.encode(entry).decode()
 
 

@@ -18,8 +18,8 @@ from adapters.runtime.app import Application
 from domain.events import ChunkFileLost, ChunkKey, ChunkRequested, DomainEvent, NewEvent
 from domain.state import State
 from domain.tiers import chunk_count, chunk_id
-from storage.chain import StoredRow
 from storage.chunks import ChunkStoreError, FileChunkStore
+from storage.row import StoredRow
 
 ChunkStatus = Literal["hit", "rendered", "pending", "unavailable"]
 
