@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from typing import Protocol
 
 import msgspec
 
 from domain.codec import EventCodec
 from domain.events import NewEvent, Recorded, track_of
-from storage.chain import StoredRow, canonical_bytes, chain_hash
+from storage.chain import canonical_bytes, chain_hash
 from storage.errors import InvalidEventError
+from storage.row import StoredRow
 
 
 class EventStore(Protocol):
@@ -57,6 +58,80 @@ class EventStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+class RowFilter(msgspec.Struct, frozen=True):
+    """Which rows a read wants: after a sequence number, of some types, about one track."""
+
+    after: int = 0
+    types: frozenset[str] | None = None
+    track: str | None = None
+
+    @classmethod
+    def of(cls, after: int, types: Collection[str] | None, track: str | None) -> RowFilter:
+        return cls(max(after, 0), None if types is None else frozenset(types), track)
+
+    def matches(self, row: StoredRow) -> bool:
+        if row.seq <= self.after:
+            return False
+        if self.types is not None and row.type not in self.types:
+            return False
+        return self.track is None or row.track == self.track
+
+
+#: Fetch up to `limit` rows matching a filter, in sequence order.
+PageFetcher = Callable[[RowFilter, int], Awaitable[list[StoredRow]]]
+
+
+async def paged_rows(fetch: PageFetcher, wanted: RowFilter, limit: int) -> AsyncIterator[StoredRow]:
+    """Stream a read page by page: no store loads the whole log or keeps a cursor open between
+    pages, so readers interleave with writers and with each other."""
+    while True:
+        page = await fetch(wanted, limit)
+        for row in page:
+            yield row
+        if len(page) < limit:
+            return
+        wanted = msgspec.structs.replace(wanted, after=page[-1].seq)
+
+
+class LogReads:
+    """The read side every store shares, on top of its `_fetch_page` and `iter_rows`."""
+
+    codec: EventCodec
+    page_size: int = 2000
+
+    async def _fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
+        raise NotImplementedError
+
+    def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
+        raise NotImplementedError
+
+    async def read_rows(
+        self,
+        *,
+        after: int = 0,
+        types: Collection[str] | None = None,
+        track: str | None = None,
+    ) -> AsyncIterator[StoredRow]:
+        wanted = RowFilter.of(after, types, track)
+        async for row in paged_rows(self._fetch_page, wanted, self.page_size):
+            yield row
+
+    async def read(
+        self,
+        *,
+        after: int = 0,
+        types: Collection[str] | None = None,
+        track: str | None = None,
+    ) -> AsyncIterator[Recorded]:
+        async for row in self.read_rows(after=after, types=types, track=track):
+            yield to_recorded(self.codec, row)
+
+    def iter_recorded(self, *, after: int = 0) -> Iterator[Recorded]:
+        codec = self.codec
+        for row in self.iter_rows(after=after):
+            yield to_recorded(codec, row)
+
+
 class Prepared(msgspec.Struct, frozen=True):
     """An event encoded and validated, waiting for its sequence number."""
 
@@ -66,11 +141,6 @@ class Prepared(msgspec.Struct, frozen=True):
     occurred_at: int
     track: str | None
     payload: bytes
-
-
-class PreparedRow(msgspec.Struct, frozen=True):
-    row: StoredRow
-    track: str | None
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -110,14 +180,14 @@ def assign(
     last_hash: str,
     existing: dict[str, int],
     recorded_at: int,
-) -> tuple[list[PreparedRow], list[list[int]]]:
+) -> tuple[list[StoredRow], list[list[int]]]:
     """Give new events their sequence numbers and chain hashes; duplicates get the stored seq.
 
     `existing` maps already-stored event ids (of this batch) to their sequence numbers. Returns the
     rows to insert and, per batch, the sequence number of each of its events.
     """
     seen = dict(existing)
-    rows: list[PreparedRow] = []
+    rows: list[StoredRow] = []
     results: list[list[int]] = []
     seq, prev_hash = last_seq, last_hash
     for batch in batches:
@@ -132,10 +202,19 @@ def assign(
                 seq, p.event_id, p.type, p.version, p.occurred_at, recorded_at, p.payload
             )
             prev_hash = chain_hash(prev_hash, canonical)
-            row = StoredRow(
-                seq, p.event_id, p.type, p.version, p.occurred_at, recorded_at, p.payload, prev_hash
+            rows.append(
+                StoredRow(
+                    seq,
+                    p.event_id,
+                    p.type,
+                    p.version,
+                    p.occurred_at,
+                    recorded_at,
+                    p.payload,
+                    prev_hash,
+                    p.track,
+                )
             )
-            rows.append(PreparedRow(row, p.track))
             seen[p.event_id] = seq
             seqs.append(seq)
         results.append(seqs)

@@ -1,0 +1,108 @@
+"""The read side of the SQLite event store.
+
+Reads use their own short-lived connections and page through the log by sequence number, so a
+reader never holds a long transaction and never loads the whole log. Async pages share one read
+connection, used by one worker thread at a time; no cursor stays open between pages, so
+concurrent readers interleave safely. Bulk iteration (replay, verification) runs in a worker
+thread on a connection of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from storage.errors import StoreClosedError
+from storage.eventstore import RowFilter
+from storage.row import COLUMNS, StoredRow
+from storage.sqlite_file import translate
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
+
+
+class SqliteReader:
+    def __init__(self, path: Path, *, busy_timeout_s: float) -> None:
+        self.path = path
+        self._busy_timeout_s = busy_timeout_s
+        self._limiter = anyio.CapacityLimiter(1)
+        self._shared: sqlite3.Connection | None = None
+        self._closed = False
+
+    def connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                str(self.path),
+                timeout=self._busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.execute("PRAGMA query_only=1")
+        except sqlite3.Error as e:
+            raise translate(self.path, e) from e
+        return connection
+
+    async def fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
+        return await anyio.to_thread.run_sync(
+            self._shared_page, wanted, limit, limiter=self._limiter
+        )
+
+    def _shared_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
+        if self._shared is None:
+            if self._closed:
+                raise StoreClosedError()
+            self._shared = self.connect()
+        query, params = _page_query(wanted, limit)
+        try:
+            return [StoredRow(*values) for values in self._shared.execute(query, params)]
+        except sqlite3.Error as e:
+            raise translate(self.path, e) from e
+
+    def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
+        """Blocking iteration for bulk work in a worker thread: one read transaction, paged."""
+        connection = self.connect()
+        try:
+            cursor = connection.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (after,))
+            while page := cursor.fetchmany(2000):
+                for values in page:
+                    yield StoredRow(*values)
+        except sqlite3.Error as e:
+            raise translate(self.path, e) from e
+        finally:
+            connection.close()
+
+    async def last_seq(self) -> int:
+        def query() -> int:
+            connection = self.connect()
+            try:
+                row = connection.execute("SELECT MAX(seq) FROM events").fetchone()
+            except sqlite3.Error as e:
+                raise translate(self.path, e) from e
+            finally:
+                connection.close()
+            return int(row[0] or 0)
+
+        return await anyio.to_thread.run_sync(query)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        async with self._limiter:
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
+
+
+def _page_query(wanted: RowFilter, limit: int) -> tuple[str, list[Any]]:
+    where = ["seq > ?"]
+    params: list[Any] = [wanted.after]
+    if wanted.types is not None:
+        types = sorted(wanted.types)
+        where.append(f"type IN ({','.join('?' * len(types))})")
+        params.extend(types)
+    if wanted.track is not None:
+        where.append("track = ?")
+        params.append(wanted.track)
+    return f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY seq LIMIT {int(limit)}", params
