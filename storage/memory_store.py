@@ -9,9 +9,10 @@ import anyio.lowlevel
 
 from domain.codec import EventCodec
 from domain.events import NewEvent
+from storage.batch import assign, prepare
 from storage.chain import GENESIS
 from storage.errors import StoreClosedError
-from storage.eventstore import LogReads, RowFilter, assign, prepare
+from storage.eventstore import LogReads, RowFilter
 from storage.row import StoredRow
 
 
@@ -33,17 +34,31 @@ class InMemoryEventStore(LogReads):
             existing = {
                 p.event_id: self._ids[p.event_id] for p in prepared if p.event_id in self._ids
             }
-            rows, results = assign(
+            recorded_at = self._clock()
+            assigned = assign(
                 [prepared],
                 last_seq=last.seq if last else 0,
-                last_hash=last.hash if last else GENESIS,
+                last_hash=bytes.fromhex(last.hash if last else GENESIS),
                 existing=existing,
-                recorded_at=self._clock(),
+                recorded_at=recorded_at,
             )
             await anyio.lowlevel.checkpoint()
-            self._rows.extend(rows)
-            self._ids.update((r.event_id, r.seq) for r in rows)
-        return results[0]
+            for seq, p, digest in assigned.new:
+                self._rows.append(
+                    StoredRow(
+                        seq,
+                        p.event_id,
+                        p.type,
+                        p.version,
+                        p.occurred_at,
+                        recorded_at,
+                        p.payload,
+                        digest.hex(),
+                        p.track,
+                    )
+                )
+                self._ids[p.event_id] = seq
+        return assigned.results[0]
 
     async def _fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
         await anyio.lowlevel.checkpoint()
@@ -57,6 +72,11 @@ class InMemoryEventStore(LogReads):
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
         yield from self._rows[max(after, 0) :]
+
+    def hash_at(self, seq: int) -> str | None:
+        if seq == 0:
+            return GENESIS
+        return self._rows[seq - 1].hash if 0 < seq <= len(self._rows) else None
 
     async def last_seq(self) -> int:
         return len(self._rows)

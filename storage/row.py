@@ -29,6 +29,9 @@ class LogRow(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields=True
     hash: str
     #: The track the event is about (None: none), kept beside the payload for `read(track=…)`.
     track: str | None = None
+    #: How `hash` was computed (`storage.chain`): 1 for rows written before schema revision
+    #: 0002 (the track outside the hash), 2 since.
+    chain: int = 2
 
 
 StoredRow = LogRow[bytes]
@@ -49,4 +52,5 @@ def with_payload(row: LogRow[Any], payload: Q) -> LogRow[Q]:
         payload,
         row.hash,
         row.track,
+        row.chain,
     )

@@ -16,6 +16,8 @@ from typing import Final, Literal
 from storage.errors import (
     DatabaseBusyError,
     DatabaseError,
+    DatabaseReplacedError,
+    DiskFullError,
     MissingDatabaseError,
     NotADatabaseError,
     ReadOnlyDatabaseError,
@@ -76,8 +78,10 @@ SQLITE_BUSY: Final = 5
 SQLITE_LOCKED: Final = 6
 SQLITE_READONLY: Final = 8
 SQLITE_CORRUPT: Final = 11
+SQLITE_FULL: Final = 13
 SQLITE_CANTOPEN: Final = 14
 SQLITE_NOTADB: Final = 26
+BUSY_CODES: Final = frozenset({SQLITE_BUSY, SQLITE_LOCKED})
 
 
 def primary_code(error: BaseException) -> int | None:
@@ -96,8 +100,10 @@ def translate(path: Path, error: BaseException) -> StoreError:
         return ReadOnlyDatabaseError(path, "cannot write: the database or its folder is read-only")
     if code in (SQLITE_NOTADB, SQLITE_CORRUPT):
         return NotADatabaseError(path, f"damaged database ({message}); nothing was written")
-    if code in (SQLITE_BUSY, SQLITE_LOCKED):
+    if code in BUSY_CODES:
         return DatabaseBusyError(path, "another process holds the write lock; try again")
+    if code == SQLITE_FULL:
+        return DiskFullError(path, "the disk is full; nothing was written")
     if code == SQLITE_CANTOPEN:
         return DatabaseError(path, "cannot open the database file")
     if isinstance(original, sqlite3.Error):
@@ -118,7 +124,7 @@ def _enable_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> str:
         try:
             return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
         except sqlite3.OperationalError as e:
-            busy = primary_code(e) in (SQLITE_BUSY, SQLITE_LOCKED)
+            busy = primary_code(e) in BUSY_CODES
             if not busy or time.monotonic() >= deadline:
                 raise
         time.sleep(delay)
@@ -151,3 +157,31 @@ def checked_path(path: Path, create: bool) -> Path:
     path = path.expanduser().absolute()
     check_database_file(path, create=create)
     return path
+
+
+class FileIdentity:
+    """Which file a path names (device and inode): a file deleted, or replaced by another under
+    the same name, no longer has the identity it had when the store opened it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._id = _identity(path)
+
+    def check(self, store_path: Path) -> os.stat_result:
+        """The file's stat; DatabaseReplacedError when it is gone or another file."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError as e:
+            raise DatabaseReplacedError(store_path, self.path, "was deleted") from e
+        if (stat.st_dev, stat.st_ino) != self._id:
+            raise DatabaseReplacedError(store_path, self.path, "was replaced by another file")
+        return stat
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
+
+
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")

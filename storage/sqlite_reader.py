@@ -16,10 +16,12 @@ from typing import Any
 
 import anyio
 
+from storage.chain import GENESIS
 from storage.errors import StoreClosedError
 from storage.eventstore import RowFilter
 from storage.row import COLUMNS, StoredRow
 from storage.sqlite_file import translate
+from storage.sqlite_rows import row_from_values
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
 
@@ -57,9 +59,10 @@ class SqliteReader:
             self._shared = self.connect()
         query, params = _page_query(wanted, limit)
         try:
-            return [StoredRow(*values) for values in self._shared.execute(query, params)]
+            page = self._shared.execute(query, params).fetchall()
         except sqlite3.Error as e:
             raise translate(self.path, e) from e
+        return [row_from_values(values) for values in page]
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
         """Blocking iteration for bulk work in a worker thread: one read transaction, paged."""
@@ -68,11 +71,26 @@ class SqliteReader:
             cursor = connection.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (after,))
             while page := cursor.fetchmany(2000):
                 for values in page:
-                    yield StoredRow(*values)
+                    yield row_from_values(values)
         except sqlite3.Error as e:
             raise translate(self.path, e) from e
         finally:
             connection.close()
+
+    def hash_at(self, seq: int) -> str | None:
+        if seq == 0:
+            return GENESIS
+        connection = self.connect()
+        try:
+            found = connection.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+        except sqlite3.Error as e:
+            raise translate(self.path, e) from e
+        finally:
+            connection.close()
+        if found is None:
+            return None
+        digest = found[0]
+        return digest.hex() if isinstance(digest, bytes) else str(digest)
 
     async def last_seq(self) -> int:
         def query() -> int:

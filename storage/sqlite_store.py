@@ -10,8 +10,9 @@ import anyio
 
 from domain.codec import EventCodec
 from domain.events import NewEvent
+from storage.batch import prepare
 from storage.errors import StoreClosedError
-from storage.eventstore import LogReads, RowFilter, prepare
+from storage.eventstore import LogReads, RowFilter
 from storage.migrate import ensure_schema
 from storage.row import StoredRow
 from storage.sqlite_file import Synchronous, checked_path, connect
@@ -75,6 +76,9 @@ class SqliteEventStore(LogReads):
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
         return self._reader.iter_rows(after=after)
 
+    def hash_at(self, seq: int) -> str | None:
+        return self._reader.hash_at(seq)
+
     async def last_seq(self) -> int:
         return await self._reader.last_seq()
 
@@ -83,5 +87,6 @@ class SqliteEventStore(LogReads):
         if self._closed:
             return
         self._closed = True
+        self._writer.flush()
         await anyio.to_thread.run_sync(self._writer.close)
         await self._reader.aclose()

@@ -46,7 +46,7 @@ async def test_verify_on_the_in_memory_store_finds_a_tampered_row() -> None:
     clock = FixedClock()
     events = InMemoryEventStore(clock=clock)
     await events.append(mixed_events(50))
-    snapshots = InMemorySnapshotStore()
+    snapshots = InMemorySnapshotStore(events)
     assert (await verify(events, snapshots)).ok
     row = list(events.iter_rows())[22]
     events.tamper(23, msgspec.structs.replace(row, occurred_at=row.occurred_at + 1))

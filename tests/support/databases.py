@@ -226,7 +226,7 @@ def rehash(db: Path, seq: int) -> None:
 
     all_rows = anyio.run(rows, backend="asyncio")
     fixed = row_hash(all_rows[seq - 2].hash, all_rows[seq - 1])
-    sqlite_exec(db, f"UPDATE events SET hash = '{fixed}' WHERE seq = {seq}")
+    sqlite_exec(db, f"UPDATE events SET hash = X'{fixed}' WHERE seq = {seq}")
 
 
 TAMPERS: dict[str, tuple[Callable[[Path, int], None], int, int]] = {
