@@ -23,9 +23,10 @@ _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 
 class Prepared(msgspec.Struct, frozen=True):
     """An event encoded and validated, waiting for its sequence number; `part` is its share of
-    the chain's canonical bytes (`storage.chain.event_part`)."""
+    the chain's canonical bytes (`storage.chain.event_part`), `id16` its id's 16 bytes."""
 
     event_id: str
+    id16: bytes
     type: str
     version: int
     occurred_at: int
@@ -67,8 +68,10 @@ def prepare(codec: EventCodec, events: Sequence[NewEvent]) -> list[Prepared]:
         except (KeyError, TypeError, msgspec.EncodeError) as e:
             raise InvalidEventError(index, f"cannot encode {type(new.event).__name__}: {e}") from e
         track = track_of(new.event)
-        part = event_part(event_id, event_type, version, at, track, payload)
-        prepared.append(Prepared(event_id, event_type, version, at, track, payload, part))
+        id_hex = event_id.replace("-", "")
+        part = event_part(id_hex, event_type, version, at, track, payload)
+        id16 = bytes.fromhex(id_hex)
+        prepared.append(Prepared(event_id, id16, event_type, version, at, track, payload, part))
     return prepared
 
 

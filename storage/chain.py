@@ -3,11 +3,12 @@
 Two formats of canonical bytes, told apart by each row's `chain` number (␟ is 0x1f):
 - 1 (rows written before schema revision 0002): "seq␟event_id␟type␟version␟occurred_at␟
   recorded_at␟" ‖ payload;
-- 2: "2␟seq␟recorded_at␟event_id␟type␟version␟occurred_at␟track␟" ‖ payload, where track is the
-  track id as a JSON string, or `null`. Every column a reader uses is under it. Its order lets a
-  writer build everything but "2␟seq␟recorded_at␟" before it takes the write lock.
-`prev_hash` is the predecessor's 32-byte digest (32 zero bytes before the first row); the event
-id is its lower-case hyphenated UUID text; numbers are decimal.
+- 2: "2␟seq␟recorded_at␟event_id␟type␟version␟occurred_at␟track␟" ‖ payload, where the event id
+  is its 32 lower-case hex digits (the UUID without hyphens) and track the track id as a JSON
+  string, or `null`. Every column a reader uses is under it. Its order lets a writer build
+  everything but "2␟seq␟recorded_at␟" before it takes the write lock.
+`prev_hash` is the predecessor's 32-byte digest (32 zero bytes before the first row); in format 1
+the event id is its lower-case hyphenated UUID text; numbers are decimal.
 
 `ChainWalk` is the one walk over the chain: verification, exports and replays that check what
 they fold all go through it.
@@ -21,6 +22,7 @@ from typing import Final
 
 import msgspec
 
+from storage.errors import MalformedRowError
 from storage.row import StoredRow
 
 GENESIS: Final[str] = "0" * 64
@@ -28,6 +30,7 @@ GENESIS_DIGEST: Final[bytes] = bytes(32)
 CHAIN_FORMAT: Final[int] = 2
 
 _json = msgspec.json.Encoder()
+_sha256 = hashlib.sha256
 
 
 def canonical_bytes(
@@ -45,7 +48,7 @@ def canonical_bytes(
 
 
 def event_part(
-    event_id: str,
+    id_hex: str,
     event_type: str,
     version: int,
     occurred_at: int,
@@ -53,15 +56,19 @@ def event_part(
     payload: bytes,
 ) -> bytes:
     """Format 2, the part an event brings before it has a sequence number."""
-    head = f"{event_id}\x1f{event_type}\x1f{version}\x1f{occurred_at}\x1f"
-    return b"".join((head.encode(), _json.encode(track), b"\x1f", payload))
+    return b"%s\x1f%s\x1f%d\x1f%d\x1f%s\x1f%s" % (
+        id_hex.encode(),
+        event_type.encode(),
+        version,
+        occurred_at,
+        b"null" if track is None else _json.encode(track),
+        payload,
+    )
 
 
 def link(prev: bytes, seq: int, recorded_at: int, part: bytes) -> bytes:
     """Format 2: the digest of the row at `seq` after the row whose digest is `prev`."""
-    return hashlib.sha256(
-        b"".join((prev, f"2\x1f{seq}\x1f{recorded_at}\x1f".encode(), part))
-    ).digest()
+    return _sha256(b"%s2\x1f%d\x1f%d\x1f%s" % (prev, seq, recorded_at, part)).digest()
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:
@@ -71,21 +78,43 @@ def chain_hash(prev_hash: str, canonical: bytes) -> str:
     return digest.hexdigest()
 
 
+def digest_of(
+    prev: bytes,
+    seq: int,
+    id_hex: str,
+    event_type: str,
+    version: int,
+    occurred_at: int,
+    recorded_at: int,
+    track: str | None,
+    payload: bytes,
+    chain: int,
+) -> bytes:
+    """What the hash of a row with these columns must be, after the row whose digest is `prev`."""
+    if chain == CHAIN_FORMAT:
+        part = event_part(id_hex, event_type, version, occurred_at, track, payload)
+        return link(prev, seq, recorded_at, part)
+    event_id = f"{id_hex[:8]}-{id_hex[8:12]}-{id_hex[12:16]}-{id_hex[16:20]}-{id_hex[20:]}"
+    canonical = canonical_bytes(
+        seq, event_id, event_type, version, occurred_at, recorded_at, payload
+    )
+    return hashlib.sha256(prev + canonical).digest()
+
+
 def row_digest(prev: bytes, row: StoredRow) -> bytes:
     """What `row.hash` must be, after the row whose digest is `prev` (either format)."""
-    if row.chain == 1:
-        canonical = canonical_bytes(
-            row.seq,
-            row.event_id,
-            row.type,
-            row.version,
-            row.occurred_at,
-            row.recorded_at,
-            row.payload,
-        )
-        return hashlib.sha256(prev + canonical).digest()
-    part = event_part(row.event_id, row.type, row.version, row.occurred_at, row.track, row.payload)
-    return link(prev, row.seq, row.recorded_at, part)
+    return digest_of(
+        prev,
+        row.seq,
+        row.event_id.replace("-", ""),
+        row.type,
+        row.version,
+        row.occurred_at,
+        row.recorded_at,
+        row.track,
+        row.payload,
+        row.chain,
+    )
 
 
 def row_hash(prev_hash: str, row: StoredRow) -> str:
@@ -121,24 +150,65 @@ class ChainWalk:
 
     def accept(self, row: StoredRow) -> bool:
         """Whether `row` verifies as the next row; if not, the walk is broken there."""
+        try:
+            digest = bytes.fromhex(row.hash)
+        except ValueError:
+            digest = b""
+        return self.step(
+            row.seq,
+            row.event_id.replace("-", ""),
+            row.type,
+            row.version,
+            row.occurred_at,
+            row.recorded_at,
+            row.track,
+            row.payload,
+            digest,
+            row.chain,
+        )
+
+    def step(
+        self,
+        seq: int,
+        id_hex: str,
+        event_type: str,
+        version: int,
+        occurred_at: int,
+        recorded_at: int,
+        track: str | None,
+        payload: bytes,
+        digest: bytes,
+        chain: int,
+    ) -> bool:
+        """`accept` on a row's values as stored (the hash as its digest): the replay's path."""
         if self.broken is not None:
             return False
-        reason = self._check(row)
-        if reason is not None:
-            self.broken = ChainBreak(seq=min(row.seq, self.next_seq), reason=reason)
+        if seq != self.next_seq:
+            reason = f"expected sequence {self.next_seq}, found {seq} (a row was removed?)"
+            self.broken = ChainBreak(seq=min(seq, self.next_seq), reason=reason)
             return False
-        self.prev = bytes.fromhex(row.hash)
+        if chain != CHAIN_FORMAT and chain != 1:
+            self.broken = ChainBreak(seq=seq, reason=f"unknown chain format {chain!r}")
+            return False
+        expected = digest_of(
+            self.prev,
+            seq,
+            id_hex,
+            event_type,
+            version,
+            occurred_at,
+            recorded_at,
+            track,
+            payload,
+            chain,
+        )
+        if expected != digest:
+            reason = "hash does not match its content and predecessor (altered or reordered)"
+            self.broken = ChainBreak(seq=seq, reason=reason)
+            return False
+        self.prev = digest
         self.next_seq += 1
         return True
-
-    def _check(self, row: StoredRow) -> str | None:
-        if row.seq != self.next_seq:
-            return f"expected sequence {self.next_seq}, found {row.seq} (a row was removed?)"
-        if row.chain not in (1, CHAIN_FORMAT):
-            return f"unknown chain format {row.chain!r}"
-        if row_digest(self.prev, row).hex() != row.hash:
-            return "hash does not match its content and predecessor (altered or reordered)"
-        return None
 
     def fail(self, seq: int, reason: str) -> None:
         """A row that hashes right but cannot be used (its payload does not decode)."""
@@ -146,8 +216,12 @@ class ChainWalk:
 
 
 def first_break(rows: Iterable[StoredRow]) -> ChainBreak | None:
-    """Walk the chain from the first row; None when every row verifies."""
+    """Walk the chain from the first row; None when every row verifies. A row its reader
+    could not even parse (`MalformedRowError`) is where it breaks."""
     walk = ChainWalk()
-    for _ in walk.verified(rows):
-        pass
+    try:
+        for _ in walk.verified(rows):
+            pass
+    except MalformedRowError as e:
+        walk.fail(e.seq, e.reason)
     return walk.broken
