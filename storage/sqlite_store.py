@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 
 from domain.codec import EventCodec
-from domain.events import NewEvent
+from domain.events import NewEvent, Recorded
 from storage.batch import prepare
 from storage.errors import StoreClosedError
 from storage.eventstore import LogReads, RowFilter
@@ -17,7 +17,7 @@ from storage.migrate import ensure_schema
 from storage.row import StoredRow
 from storage.sqlite_file import Synchronous, checked_path, connect
 from storage.sqlite_reader import SqliteReader
-from storage.sqlite_writer import SqliteWriter
+from storage.sqlite_writer import WAL_CAP_BYTES, SqliteWriter
 
 
 class SqliteEventStore(LogReads):
@@ -48,18 +48,30 @@ class SqliteEventStore(LogReads):
         migrate: bool = True,
         busy_timeout_s: float = 5.0,
         synchronous: Synchronous = "NORMAL",
+        wal_cap_bytes: int = WAL_CAP_BYTES,
+        idle_checkpoint_s: float = 5.0,
     ) -> SqliteEventStore:
         """Open (creating and migrating when allowed) the log at `path`.
 
         `create=False` refuses a missing database; `migrate=False` refuses one whose schema is
-        not at the head revision instead of upgrading it.
+        not at the head revision instead of upgrading it. The WAL is truncated once it grows
+        past `wal_cap_bytes`, and after `idle_checkpoint_s` seconds without a commit.
         """
         path = await anyio.to_thread.run_sync(checked_path, Path(path), create)
         await ensure_schema(path, upgrade=migrate)
         connection = await anyio.to_thread.run_sync(
             lambda: connect(path, busy_timeout_s=busy_timeout_s, synchronous=synchronous)
         )
-        writer = SqliteWriter(path, connection, clock=clock, busy_timeout_s=busy_timeout_s)
+        writer = SqliteWriter(
+            path,
+            connection,
+            clock=clock,
+            busy_timeout_s=busy_timeout_s,
+            wal_cap_bytes=wal_cap_bytes,
+            idle_checkpoint_s=idle_checkpoint_s,
+            # A FULL commit waits for an fsync: never on the event loop.
+            inline=synchronous == "NORMAL",
+        )
         reader = SqliteReader(path, busy_timeout_s=busy_timeout_s)
         return cls(path, writer, reader, codec=codec or EventCodec(), synchronous=synchronous)
 
@@ -75,6 +87,9 @@ class SqliteEventStore(LogReads):
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
         return self._reader.iter_rows(after=after)
+
+    def iter_recorded(self, *, after: int = 0) -> Iterator[Recorded]:
+        return self._reader.iter_recorded(self.codec, after=after)
 
     def hash_at(self, seq: int) -> str | None:
         return self._reader.hash_at(seq)

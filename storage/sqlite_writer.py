@@ -7,7 +7,8 @@ The flush commits on the event loop's own thread when the write lock is free at 
 group is small; a group that is large, or that finds another process holding the lock, goes to
 the writer thread, which waits for the lock up to the busy timeout. Measured here, handing a
 commit to a thread and back costs more than the commit itself (see bench/append.py), and an
-uncontended small commit takes tens of microseconds, less than a wake-up.
+uncontended small commit takes tens of microseconds, less than a wake-up. At synchronous=FULL a
+commit waits for an fsync, so every group goes to the thread (`inline=False`).
 
 Whoever commits answers the callers only after COMMIT returned and the database file and its WAL
 are still the files the store opened (`FileIdentity`): an append that went to a deleted or
@@ -73,6 +74,7 @@ class SqliteWriter:
         clock: Callable[[], int],
         busy_timeout_s: float,
         wal_cap_bytes: int = WAL_CAP_BYTES,
+        idle_checkpoint_s: float = 5.0,
         inline: bool = True,
     ) -> None:
         self.path = path
@@ -97,7 +99,9 @@ class SqliteWriter:
             target=self._write_loop, name=f"tierbuffer-writer:{path.name}", daemon=True
         )
         self._thread.start()
-        self._checkpointer = Checkpointer(path, busy_timeout_s=busy_timeout_s)
+        self._checkpointer = Checkpointer(
+            path, busy_timeout_s=busy_timeout_s, idle_s=idle_checkpoint_s
+        )
 
     async def append(self, prepared: list[Prepared]) -> list[int]:
         if self._failed is not None:
@@ -237,7 +241,7 @@ class SqliteWriter:
                 recorded_at=recorded_at,
             )
             values = [
-                (seq, id_bytes(p.event_id), p.type, p.version, p.occurred_at, recorded_at)
+                (seq, p.id16, p.type, p.version, p.occurred_at, recorded_at)
                 + (p.payload, digest, p.track, CHAIN_FORMAT)
                 for seq, p, digest in assigned.new
             ]
