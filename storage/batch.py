@@ -45,6 +45,11 @@ class Assigned(msgspec.Struct, frozen=True):
     head: bytes
 
 
+def _distinct(batches: Sequence[Sequence[Prepared]]) -> bool:
+    total = sum(len(batch) for batch in batches)
+    return len({p.id16 for batch in batches for p in batch}) == total
+
+
 def canonical_event_id(value: object) -> str:
     """The lower-case, hyphenated form of a UUID (fast path for ids already in that form)."""
     if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
@@ -87,10 +92,19 @@ def assign(
 
     `existing` maps already-stored event ids (of this batch) to their sequence numbers.
     """
-    seen = dict(existing)
     new: list[tuple[int, Prepared, bytes]] = []
     results: list[list[int]] = []
     seq, prev = last_seq, last_hash
+    if not existing and _distinct(batches):  # the usual case: every event is new
+        for batch in batches:
+            first = seq + 1
+            for p in batch:
+                seq += 1
+                prev = link(prev, seq, recorded_at, p.part)
+                new.append((seq, p, prev))
+            results.append(list(range(first, seq + 1)))
+        return Assigned(new, results, seq, prev)
+    seen = dict(existing)
     for batch in batches:
         seqs = []
         for p in batch:

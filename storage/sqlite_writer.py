@@ -241,8 +241,18 @@ class SqliteWriter:
                 recorded_at=recorded_at,
             )
             values = [
-                (seq, p.id16, p.type, p.version, p.occurred_at, recorded_at)
-                + (p.payload, digest, p.track, CHAIN_FORMAT)
+                (
+                    seq,
+                    p.id16,
+                    p.type,
+                    p.version,
+                    p.occurred_at,
+                    recorded_at,
+                    p.payload,
+                    digest,
+                    p.track,
+                    CHAIN_FORMAT,
+                )
                 for seq, p, digest in assigned.new
             ]
             cursor.executemany(_INSERT, values)
