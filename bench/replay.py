@@ -6,6 +6,7 @@ Builds a log of N events (default 1 000 000: a library of 50 tracks, then a list
 position reports, seeks, preset and track changes), and the same events in the `eventsourcing`
 library's SQLite store, then runs R rounds, interleaved:
   - the floor: sqlite3 scan of the log's payloads, each decoded with json.loads;
+  - the floor with the chain: every column scanned and each row's SHA-256 checked as well;
   - tierbuffer replay: every row verified against the chain, decoded and folded (planning on),
     what `tierbuffer replay` and a start without snapshot do;
   - eventsourcing: select notifications + deserialise + project with the same fold.
@@ -32,7 +33,12 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.bootstrap import open_log, sources  # noqa: E402
-from bench._anchors import es_build, es_replay, raw_replay_floor  # noqa: E402
+from bench._anchors import (  # noqa: E402
+    es_build,
+    es_replay,
+    raw_replay_floor,
+    raw_replay_floor_hashed,
+)
 from bench._common import new_event  # noqa: E402
 from domain.events import DomainEvent  # noqa: E402
 from domain.state import state_hash  # noqa: E402
@@ -126,11 +132,14 @@ async def main() -> None:
         hashes = set()
         for r in range(args.rounds):
             floor = raw_replay_floor(path)
+            hashed = raw_replay_floor_hashed(path)
             rate, digest = await tb_replay(path)
             hashes.add(digest)
             figures["floor: sqlite3 scan + json.loads, rows/s"].append(floor)
             figures["tierbuffer replay (verified, planning on), events/s"].append(rate)
+            figures["floor + chain check (sha256 per row), rows/s"].append(hashed)
             figures["ratio tierbuffer / floor"].append(rate / floor)
+            figures["ratio tierbuffer / floor + chain check"].append(rate / hashed)
             if use_es:
                 es = await anyio.to_thread.run_sync(es_replay, es_path, _convert)
                 figures["eventsourcing select + deserialise + project, events/s"].append(es)

@@ -79,8 +79,11 @@ class SqliteWriter:
     ) -> None:
         self.path = path
         self._connection = connection
-        connection.execute("PRAGMA busy_timeout=0")  # waiting is done by the writer thread
-        connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opens the WAL
+        try:  # a first read opens the WAL (waiting as long as the busy timeout allows)
+            connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.Error as e:
+            raise translate(path, e) from e
+        connection.execute("PRAGMA busy_timeout=0")  # from now on the writer thread waits
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
         self._wal_cap = wal_cap_bytes

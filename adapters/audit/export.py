@@ -50,7 +50,7 @@ def closable(rows: AsyncIterator[T]) -> AsyncGenerator[T, None]:
 def parse_moment(text: str) -> int:
     """Milliseconds since the epoch from `1764000000000` or an ISO-8601 time with a timezone."""
     value = text.strip()
-    return parse_time(int(value) if value.isdigit() else value)
+    return parse_time(int(value) if value.isascii() and value.isdigit() else value)
 
 
 class ExportHeader(msgspec.Struct, frozen=True):

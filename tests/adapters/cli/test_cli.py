@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from adapters.audit.export import parse_moment
 from adapters.cli import main
+from adapters.ingest import EventParseError
 from storage.sqlite_rows import id_text
 from tests.support.events import T0, session_lines, sidecars, sqlite_rows, write_session
 
@@ -283,3 +285,10 @@ def test_without_tierbuffer_db_the_data_directory_is_used(
     session = write_session(tmp_path / "s.jsonl", session_lines(2))
     assert cli("ingest", str(session))[0] == 0
     assert len(events_in(tmp_path / "data" / "tierbuffer" / "tierbuffer.db")) == 2
+
+
+@pytest.mark.parametrize("text", ["²", "١٢٣", "12³"])
+def test_a_time_of_non_ascii_digits_is_a_parse_error_not_a_crash(text: str) -> None:
+    """str.isdigit() accepts superscripts and other scripts' digits, which int() refuses."""
+    with pytest.raises(EventParseError):
+        parse_moment(text)
