@@ -41,7 +41,9 @@ class EventCodec:
         self._upcasters = dict(upcasters)
         self._encoder = msgspec.json.Encoder()
         #: One decoder per type: it reads the payload with or without the union's tag.
-        self._decoders = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
+        self._decoders: dict[str, msgspec.json.Decoder[Any]] = {
+            name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()
+        }
         self._raw = msgspec.json.Decoder()
 
     def version_of(self, event_type: str) -> int:
@@ -58,7 +60,7 @@ class EventCodec:
             raise EventDecodeError(event_type, version, "unknown event type")
         if version == current:
             try:
-                event: DomainEvent = self._decoders[event_type].decode(payload)  # type: ignore[assignment]
+                event: DomainEvent = self._decoders[event_type].decode(payload)
             except msgspec.DecodeError as e:
                 raise EventDecodeError(event_type, version, f"payload: {e}") from e
             return event

@@ -72,19 +72,3 @@ def row_from_values(values: tuple[Any, ...]) -> StoredRow:
         _text(seq, "track", track, null=True),
         _int(seq, "chain", chain),
     )
-
-
-def row_values(row: StoredRow) -> tuple[Any, ...]:
-    """The values to insert for a row, in `COLUMNS` order."""
-    return (
-        row.seq,
-        id_bytes(row.event_id),
-        row.type,
-        row.version,
-        row.occurred_at,
-        row.recorded_at,
-        row.payload,
-        bytes.fromhex(row.hash),
-        row.track,
-        row.chain,
-    )
