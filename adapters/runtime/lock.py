@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from storage.errors import StoreError
+from storage.errors import DatabaseError, StoreError
 
 #: Descriptors of refused attempts, never closed (see the module's docstring).
 _PARKED: Final[list[int]] = []
@@ -48,8 +48,11 @@ class ServiceLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.db_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # read-only is enough for flock: a read-only database is refused by the store
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.db_path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DatabaseError(self.db_path, f"cannot open: {e.strerror or e}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:

@@ -16,6 +16,7 @@ from adapters import bootstrap
 from adapters.bootstrap import open_log
 from adapters.runtime.lock import ServiceLock, ServiceLockedError
 from domain.events import ServiceStarted, ServiceStopped, TrackAdded
+from storage.errors import DatabaseError
 from tests.adapters.runtime.conftest import DEADLINE_S, TRACKS, ConfigMaker, logged
 
 TIERBUFFER = str(Path(sys.executable).with_name("tierbuffer"))
@@ -132,3 +133,11 @@ def test_the_lock_is_keyed_on_the_database_file_not_its_path(tmp_path: Path) -> 
             ServiceLock(db).acquire()
     with ServiceLock(link):
         pass
+
+
+def test_a_database_path_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DatabaseError) as raised:
+        ServiceLock(blocker / "tierbuffer.db").acquire()
+    assert "cannot open" in str(raised.value)
