@@ -90,11 +90,14 @@ class EventCodec:
             raise EventDecodeError(event_type, version, f"after upcasting: {e}") from e
 
 
+#: What msgspec writes first for each tagged event type: `{"type":"<name>"`.
+_TAGS: Final[dict[str, bytes]] = {name: b'{"type":"%s"' % name.encode() for name in EVENT_TYPES}
+
+
 def untagged(name: str, tagged: bytes) -> bytes:
     """The JSON of a tagged struct without its tag (msgspec always writes the tag first)."""
-    prefix = len(name) + 10  # {"type":"<name>"
-    if tagged[:prefix] != b'{"type":"' + name.encode() + b'"':
+    tag = _TAGS.get(name)
+    if tag is None or not tagged.startswith(tag):
         return tagged  # not the shape expected: kept whole, which decodes just as well
-    if tagged[prefix : prefix + 1] == b",":
-        return b"{" + tagged[prefix + 1 :]
-    return b"{}"
+    rest = tagged[len(tag) :]
+    return b"{" + rest[1:] if rest[:1] == b"," else b"{}"
