@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -42,7 +42,7 @@ Figures = dict[str, list[float]]
 
 
 def load() -> str:
-    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 async def _check(store: SqliteEventStore, expected: int) -> None:
@@ -133,8 +133,7 @@ async def one_round(folder: Path, args: argparse.Namespace, figures: Figures) ->
             es, _ = await sync_path(es_single, folder / f"es{next(counter)}.db", n, sync)  # type: ignore[misc]
             figures[f"eventsourcing app.save per event, {sync}"].append(es)
             figures[f"ratio tierbuffer / eventsourcing, single, {sync}"].append(tb / es)
-        raw_single = raw if sync == "NORMAL" else None
-        if raw_single is not None:
+        if sync == "NORMAL":
             figures["_raw_normal"].append(raw)
 
     conc, lat = await tb_concurrent(await fresh(), args.clients, args.per_client)
@@ -189,13 +188,11 @@ async def main() -> None:
     args = parser.parse_args()
     figures: Figures = defaultdict(list)
     print(f"load average before: {load()}", flush=True)
-    runs: list[Callable[[], Awaitable[None]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             folder = Path(tmp) / f"round{r}"
             folder.mkdir()
-            runs.append(lambda f=folder: one_round(f, args, figures))  # type: ignore[misc]
-            await runs[-1]()
+            await one_round(folder, args, figures)
             print(f"round {r + 1}/{args.rounds} done, load {load()}", flush=True)
     report(figures)
     print(f"load average after: {load()}")
