@@ -1,23 +1,29 @@
-"""Append throughput and acknowledgement latency of the SQLite event log, beside raw sqlite3.
+"""Append throughput and acknowledgement latency of the SQLite event log, beside its anchors.
 
-Usage: python bench/append.py [--single N] [--clients C] [--per-client M] [--batches B]
+Usage: python bench/append.py [--rounds R] [--single N] [--full N] [--clients C]
+                              [--per-client M] [--batches B] [--no-eventsourcing]
 
-Prints, on a file database in a temporary folder (WAL, synchronous=NORMAL):
-  (a) one client appending one event at a time, awaiting each acknowledgement;
-  (b) C concurrent clients each appending single events (group commit);
-  (c) batches of 1 000 events;
-and, in the same run, the raw sqlite3 floor for the same rows (one transaction per row, and
-batched). Each scenario checks afterwards that every acknowledged event is in the log and that
-the hash chain verifies, before its figures are printed.
+Each round runs, interleaved on fresh files in a temporary folder:
+  single, NORMAL: raw sqlite3 one commit per row | tierbuffer one event per append | eventsourcing
+                  one `app.save` per event (all at synchronous=NORMAL);
+  single, FULL:   the same three at synchronous=FULL;
+  concurrent:     C clients on one event loop appending single events (group commit);
+  batched:        raw sqlite3 batches of 1 000 | tierbuffer batches of 1 000 | eventsourcing's
+                  recorder, 1 000 mapped events per insert.
+Then, for every figure, min / median / max over the rounds, and every ratio computed within a
+round (so both sides saw the same load), with the load average before and after. Each scenario
+checks that every acknowledged event is in the log and the chain verifies before it counts.
 """
 
 from __future__ import annotations
 
 import argparse
-import sqlite3
+import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -25,59 +31,53 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.bootstrap import sources  # noqa: E402
+from bench._anchors import es_batched, es_single, raw_append, raw_values  # noqa: E402
 from bench._common import new_event, percentile  # noqa: E402
 from domain.codec import EventCodec  # noqa: E402
 from storage.chain import first_break  # noqa: E402
-from storage.eventstore import assign, prepare  # noqa: E402
+from storage.sqlite_file import Synchronous  # noqa: E402
 from storage.sqlite_store import SqliteEventStore  # noqa: E402
 
-INSERT = (
-    "INSERT INTO events (seq, event_id, type, version, occurred_at, recorded_at, track, payload, "
-    "hash) VALUES (?,?,?,?,?,?,?,?,?)"
-)
+Figures = dict[str, list[float]]
 
 
-def _check(store: SqliteEventStore, expected: int) -> None:
-    count = sum(1 for _ in store.iter_rows())
-    if count != expected:
-        raise SystemExit(f"FAILED: {expected} events acknowledged, {count} in the log")
-    broken = first_break(store.iter_rows())
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def _check(store: SqliteEventStore, expected: int) -> None:
+    rows = await anyio.to_thread.run_sync(lambda: list(store.iter_rows()))
+    if len(rows) != expected:
+        raise SystemExit(f"FAILED: {expected} events acknowledged, {len(rows)} in the log")
+    broken = first_break(rows)
     if broken is not None:
         raise SystemExit(f"FAILED: hash chain broken at {broken.seq}: {broken.reason}")
 
 
-def _report(name: str, events: int, seconds: float, latencies: list[float] | None) -> None:
-    line = f"{name:<44} {events / seconds:>12,.0f} events/s"
-    if latencies:
-        p50 = percentile(latencies, 50) * 1000
-        p99 = percentile(latencies, 99) * 1000
-        line += f"   p50 {p50:6.3f} ms   p99 {p99:6.3f} ms"
-    print(line, flush=True)
-
-
-async def single(path: Path, n: int) -> float:
-    store = await SqliteEventStore.open(path, clock=sources().clock)
+async def tb_single(path: Path, n: int, synchronous: Synchronous) -> tuple[float, list[float]]:
+    store = await SqliteEventStore.open(path, clock=sources().clock, synchronous=synchronous)
+    events = [new_event(i) for i in range(n)]
     latencies = []
     started = time.perf_counter()
-    for i in range(n):
+    for event in events:
         t0 = time.perf_counter()
-        await store.append([new_event(i)])
+        await store.append([event])
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
-    _check(store, n)
+    await _check(store, n)
     await store.aclose()
-    _report("(a) one client, one event per append", n, elapsed, latencies)
-    return n / elapsed
+    return n / elapsed, latencies
 
 
-async def concurrent(path: Path, clients: int, per_client: int) -> float:
+async def tb_concurrent(path: Path, clients: int, per_client: int) -> tuple[float, list[float]]:
     store = await SqliteEventStore.open(path, clock=sources().clock)
+    events = [new_event(i) for i in range(clients * per_client)]
     latencies: list[float] = []
 
     async def client(c: int) -> None:
         for j in range(per_client):
             t0 = time.perf_counter()
-            await store.append([new_event(c * per_client + j)])
+            await store.append([events[c * per_client + j]])
             latencies.append(time.perf_counter() - t0)
 
     started = time.perf_counter()
@@ -85,98 +85,117 @@ async def concurrent(path: Path, clients: int, per_client: int) -> float:
         for c in range(clients):
             tg.start_soon(client, c)
     elapsed = time.perf_counter() - started
-    total = clients * per_client
-    _check(store, total)
+    await _check(store, len(events))
     await store.aclose()
-    _report(f"(b) {clients} concurrent clients, single events", total, elapsed, latencies)
-    return total / elapsed
+    return len(events) / elapsed, latencies
 
 
-async def batched(path: Path, batches: int, size: int = 1000) -> float:
+async def tb_batched(path: Path, batches: int, size: int = 1000) -> float:
     store = await SqliteEventStore.open(path, clock=sources().clock)
-    latencies = []
     all_events = [[new_event(b * size + i) for i in range(size)] for b in range(batches)]
     started = time.perf_counter()
     for events in all_events:
-        t0 = time.perf_counter()
         await store.append(events)
-        latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
-    _check(store, batches * size)
+    await _check(store, batches * size)
     await store.aclose()
-    _report(f"(c) batches of {size}", batches * size, elapsed, latencies)
     return batches * size / elapsed
 
 
-def raw_floor(path: Path, n: int, batch: int) -> float:
-    """Plain sqlite3 on the migrated schema: the same rows, hashes precomputed."""
+def _p99(latencies: list[float]) -> float:
+    return percentile(latencies, 99) * 1000
+
+
+async def one_round(folder: Path, args: argparse.Namespace, figures: Figures) -> None:
+    counter = iter(range(10**6))
+
+    async def fresh() -> Path:
+        path = folder / f"{next(counter)}.db"
+        store = await SqliteEventStore.open(path, clock=sources().clock)
+        await store.aclose()
+        return path
+
     codec = EventCodec()
-    rows, _ = assign(
-        [prepare(codec, [new_event(i) for i in range(n)])],
-        last_seq=0,
-        last_hash="0" * 64,
-        existing={},
-        recorded_at=0,
-    )
-    values = [
-        (
-            r.row.seq,
-            r.row.event_id,
-            r.row.type,
-            r.row.version,
-            r.row.occurred_at,
-            r.row.recorded_at,
-            r.track,
-            r.row.payload,
-            r.row.hash,
-        )
-        for r in rows
-    ]
-    connection = sqlite3.connect(str(path), isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    started = time.perf_counter()
-    for start in range(0, n, batch):
-        connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(INSERT, values[start : start + batch])
-        connection.execute("COMMIT")
-    elapsed = time.perf_counter() - started
-    count = connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    connection.close()
-    if count != n:
-        raise SystemExit(f"FAILED: raw floor wrote {count} of {n} rows")
-    label = (
-        "raw sqlite3, one transaction per row" if batch == 1 else f"raw sqlite3, batches of {batch}"
-    )
-    _report(label, n, elapsed, None)
-    return n / elapsed
+    use_es = not args.no_eventsourcing
+
+    async def sync_path(fn: Callable[..., object], *a: object) -> object:
+        return await anyio.to_thread.run_sync(lambda: fn(*a))
+
+    for sync, n in (("NORMAL", args.single), ("FULL", args.full)):
+        values = raw_values([new_event(i) for i in range(n)], codec)
+        raw, _ = await sync_path(raw_append, await fresh(), values, 1, sync)  # type: ignore[misc]
+        tb, lat = await tb_single(await fresh(), n, sync)  # type: ignore[arg-type]
+        figures[f"raw sqlite3, commit per row, {sync}"].append(raw)
+        figures[f"tierbuffer, one event per append, {sync}"].append(tb)
+        figures[f"  p99 ms, {sync}"].append(_p99(lat))
+        figures[f"ratio tierbuffer / raw, single, {sync}"].append(tb / raw)
+        if use_es:
+            es, _ = await sync_path(es_single, folder / f"es{next(counter)}.db", n, sync)  # type: ignore[misc]
+            figures[f"eventsourcing app.save per event, {sync}"].append(es)
+            figures[f"ratio tierbuffer / eventsourcing, single, {sync}"].append(tb / es)
+        if sync == "NORMAL":
+            figures["_raw_normal"].append(raw)
+
+    conc, lat = await tb_concurrent(await fresh(), args.clients, args.per_client)
+    figures[f"tierbuffer, {args.clients} clients, single events"].append(conc)
+    figures[f"  p99 ms, {args.clients} clients"].append(_p99(lat))
+    figures["ratio concurrent / raw commit per row"].append(conc / figures["_raw_normal"][-1])
+
+    n = args.batches * 1000
+    values = raw_values([new_event(i) for i in range(n)], codec)
+    raw, _ = await sync_path(raw_append, await fresh(), values, 1000, "NORMAL")  # type: ignore[misc]
+    tb = await tb_batched(await fresh(), args.batches)
+    figures["raw sqlite3, batches of 1000"].append(raw)
+    figures["tierbuffer, batches of 1000"].append(tb)
+    figures["ratio tierbuffer / raw, batched"].append(tb / raw)
+    if use_es:
+        es = await sync_path(es_batched, folder / f"es{next(counter)}.db", n, 1000, "NORMAL")
+        figures["eventsourcing recorder, batches of 1000"].append(es)  # type: ignore[arg-type]
+        figures["ratio tierbuffer / eventsourcing, batched"].append(tb / es)  # type: ignore[operator]
+
+
+TARGETS = {
+    "ratio tierbuffer / raw, single, NORMAL": ">= 0.5",
+    "ratio tierbuffer / eventsourcing, single, NORMAL": ">= 1.5",
+    "ratio tierbuffer / eventsourcing, single, FULL": ">= 1.5",
+    "ratio concurrent / raw commit per row": ">= 2.5",
+    "ratio tierbuffer / raw, batched": ">= 0.8",
+    "ratio tierbuffer / eventsourcing, batched": ">= 1.2",
+}
+
+
+def report(figures: Figures) -> None:
+    print(f"\n{'figure':<52} {'min':>10} {'median':>10} {'max':>10}   target")
+    for name, values in figures.items():
+        if name.startswith("_"):
+            continue
+        ratio = name.startswith("ratio") or name.startswith("  p99")
+        fmt = (lambda v: f"{v:10.2f}") if ratio else (lambda v: f"{v:10,.0f}")
+        low, mid, high = min(values), statistics.median(values), max(values)
+        target = TARGETS.get(name, "< 5" if "p99" in name and "clients" in name else "")
+        print(f"{name:<52} {fmt(low)} {fmt(mid)} {fmt(high)}   {target}")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--single", type=int, default=5_000)
+    parser.add_argument("--full", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--per-client", type=int, default=500)
     parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--no-eventsourcing", action="store_true")
     args = parser.parse_args()
+    figures: Figures = defaultdict(list)
+    print(f"load average before: {load()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-
-        async def fresh(name: str) -> Path:
-            path = folder / name
-            store = await SqliteEventStore.open(path, clock=sources().clock)
-            await store.aclose()
-            return path
-
-        floor_single = raw_floor(await fresh("raw1.db"), args.single, 1)
-        raw_floor(await fresh("raw1000.db"), args.batches * 1000, 1000)
-        a = await single(await fresh("a.db"), args.single)
-        b = await concurrent(await fresh("b.db"), args.clients, args.per_client)
-        c = await batched(await fresh("c.db"), args.batches)
-    print()
-    print(f"(a) / raw single-commit floor: {a / floor_single:.0%}   (target >= 50%)")
-    print(f"(b) {b:,.0f} events/s          (target >= 50,000 with p99 < 10 ms)")
-    print(f"(c) {c:,.0f} events/s          (target >= 100,000)")
+        for r in range(args.rounds):
+            folder = Path(tmp) / f"round{r}"
+            folder.mkdir()
+            await one_round(folder, args, figures)
+            print(f"round {r + 1}/{args.rounds} done, load {load()}", flush=True)
+    report(figures)
+    print(f"load average after: {load()}")
 
 
 if __name__ == "__main__":

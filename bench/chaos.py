@@ -53,6 +53,7 @@ from domain.projection import fold  # noqa: E402
 from domain.state import state_hash  # noqa: E402
 from storage.chunks import TEMP_SUFFIX  # noqa: E402
 from storage.projector import verify  # noqa: E402
+from storage.sqlite_rows import id_text  # noqa: E402
 
 RATE_PER_S = 50
 
@@ -184,7 +185,7 @@ def _acknowledged(journal: Path) -> tuple[set[str], int]:
 def _in_log(db: Path) -> set[str]:
     connection = sqlite3.connect(db)
     try:
-        return {row[0] for row in connection.execute("SELECT event_id FROM events")}
+        return {id_text(row[0]) for row in connection.execute("SELECT event_id FROM events")}
     finally:
         connection.close()
 

@@ -1,106 +1,175 @@
-"""Replay speed and cold-start time of the projection from a file database.
+"""Replay speed, cold start and bytes per event of the log, beside its anchors.
 
-Usage: python bench/replay.py [--events N] [--keep PATH]
+Usage: python bench/replay.py [--events N] [--rounds R] [--keep DIR] [--no-eventsourcing]
 
 Builds a log of N events (default 1 000 000: a library of 50 tracks, then a listening mix of
-position reports, seeks, preset and track changes), then prints:
-  - the raw read floor: rows/s read with sqlite3 and their payloads decoded with json.loads;
-  - replay: events/s folded from the log alone (what `tierbuffer replay` does);
-  - cold start without a snapshot: open the database (schema check included) + full replay;
-  - cold start with a snapshot at the end of the log: open + load snapshot + (empty) tail.
-Both starts must reach the same state hash as the replay, or the run fails before printing.
+position reports, seeks, preset and track changes), and the same events in the `eventsourcing`
+library's SQLite store, then runs R rounds, interleaved:
+  - the floor: sqlite3 scan of the log's payloads, each decoded with json.loads;
+  - the floor with the chain: every column scanned and each row's SHA-256 checked as well;
+  - tierbuffer replay: every row verified against the chain, decoded and folded (planning on),
+    what `tierbuffer replay` and a start without snapshot do;
+  - eventsourcing: select notifications + deserialise + project with the same fold.
+It prints min / median / max of each and of the ratios within a round, the load average, the
+database bytes per event of both, and cold starts without and with a snapshot. Every replay must
+reach the same state hash, or the run fails before printing.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import anyio
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.bootstrap import open_log, sources  # noqa: E402
+from bench._anchors import (  # noqa: E402
+    es_build,
+    es_replay,
+    raw_replay_floor,
+    raw_replay_floor_hashed,
+)
 from bench._common import new_event  # noqa: E402
+from domain.events import DomainEvent  # noqa: E402
 from domain.state import state_hash  # noqa: E402
 from storage.projector import load_state, replay  # noqa: E402
 
 BATCH = 10_000
 
 
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 async def build(path: Path, n: int) -> None:
+    started = time.perf_counter()
     async with open_log(path, create=True, migrate=True) as log:
-        started = time.perf_counter()
         for start in range(0, n, BATCH):
             await log.events.append([new_event(i) for i in range(start, min(n, start + BATCH))])
-            if sys.stdout.isatty():
-                print(f"\rbuilding log: {min(n, start + BATCH):,}/{n:,}", end="", flush=True)
         count = await log.events.last_seq()
-    if sys.stdout.isatty():
-        print()
     if count != n:
         raise SystemExit(f"FAILED: built {count} events, wanted {n}")
-    print(f"built a log of {n:,} events in {time.perf_counter() - started:.1f} s")
+    print(f"built a log of {n:,} events in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def read_floor(path: Path) -> float:
+def bytes_per_event(path: Path, table: str) -> tuple[float, float]:
+    """Database bytes per row (WAL folded in, free pages left out) and mean payload bytes."""
     connection = sqlite3.connect(str(path))
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages, free, size = (
+            connection.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+        rows = connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        column = "payload" if table == "events" else "state"
+        payload = connection.execute(f"SELECT AVG(LENGTH({column})) FROM {table}").fetchone()[0]
+    finally:
+        connection.close()
+    return (pages - free) * size / rows, float(payload)
+
+
+def _convert(kind: str, fields: dict[str, Any]) -> DomainEvent:
+    return msgspec.convert({"type": kind, **fields}, DomainEvent)  # type: ignore[arg-type]
+
+
+async def tb_replay(path: Path) -> tuple[float, str]:
+    async with open_log(path, create=False, migrate=False) as log:
+        started = time.perf_counter()
+        state = await replay(log.events)
+        elapsed = time.perf_counter() - started
+    return state.seq / elapsed, state_hash(state)
+
+
+async def cold_starts(path: Path, expected: str) -> tuple[float, float]:
+    async with open_log(path, create=False, migrate=False) as log:
+        state = await replay(log.events)
+        await log.snapshots.save(state, created_at=sources().clock())
     started = time.perf_counter()
-    count = 0
-    for (payload,) in connection.execute("SELECT payload FROM events ORDER BY seq"):
-        json.loads(payload)
-        count += 1
-    elapsed = time.perf_counter() - started
-    connection.close()
-    print(f"raw floor: sqlite3 + json.loads            {count / elapsed:>12,.0f} rows/s")
-    return count / elapsed
+    async with open_log(path, create=False, migrate=False) as log:
+        cold = await load_state(log.events, log.snapshots, use_snapshots=False)
+    no_snapshot = time.perf_counter() - started
+    started = time.perf_counter()
+    async with open_log(path, create=False, migrate=False) as log:
+        warm = await load_state(log.events, log.snapshots)
+    with_snapshot = time.perf_counter() - started
+    if state_hash(cold.state) != expected or state_hash(warm.state) != expected:
+        raise SystemExit("FAILED: a cold start reached a different state than the replay")
+    if warm.snapshot_seq != state.seq:
+        raise SystemExit(f"FAILED: the snapshot was not used ({warm.skipped})")
+    return no_snapshot, with_snapshot
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--keep", type=Path, help="build (or reuse) the database here")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the databases in this folder")
+    parser.add_argument("--no-eventsourcing", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.keep or Path(tmp) / "replay.db"
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        path, es_path = folder / "replay.db", folder / "replay-es.db"
         if not path.exists():
             await build(path, args.events)
-        read_floor(path)
-        clock = sources().clock
-        async with open_log(path, create=False, migrate=False) as log:
-            started = time.perf_counter()
-            state = await replay(log.events)
-            elapsed = time.perf_counter() - started
-            expected = state_hash(state)
-            print(
-                f"replay (fold from the log alone)           {state.seq / elapsed:>12,.0f} events/s"
-            )
-            await log.snapshots.save(state, created_at=clock())
+        use_es = not args.no_eventsourcing
+        if use_es and not es_path.exists():
+            events = (new_event(i) for i in range(args.events))
+            await anyio.to_thread.run_sync(lambda: es_build(es_path, events))
+        print(f"load average before: {load()}", flush=True)
+        figures: dict[str, list[float]] = defaultdict(list)
+        hashes = set()
+        for r in range(args.rounds):
+            floor = raw_replay_floor(path)
+            hashed = raw_replay_floor_hashed(path)
+            rate, digest = await tb_replay(path)
+            hashes.add(digest)
+            figures["floor: sqlite3 scan + json.loads, rows/s"].append(floor)
+            figures["tierbuffer replay (verified, planning on), events/s"].append(rate)
+            figures["floor + chain check (sha256 per row), rows/s"].append(hashed)
+            figures["ratio tierbuffer / floor"].append(rate / floor)
+            figures["ratio tierbuffer / floor + chain check"].append(rate / hashed)
+            if use_es:
+                es = await anyio.to_thread.run_sync(es_replay, es_path, _convert)
+                figures["eventsourcing select + deserialise + project, events/s"].append(es)
+                figures["ratio tierbuffer / eventsourcing"].append(rate / es)
+            print(f"round {r + 1}/{args.rounds} done, load {load()}", flush=True)
+        if len(hashes) != 1:
+            raise SystemExit(f"FAILED: replays reached different states {hashes}")
+        report(figures)
+        print(f"load average after: {load()}")
+        tb_bytes, tb_payload = bytes_per_event(path, "events")
+        print(f"\ndatabase bytes per event: tierbuffer {tb_bytes:.0f} (payload {tb_payload:.0f})")
+        if use_es:
+            es_bytes, es_payload = bytes_per_event(es_path, "stored_events")
+            print(f"{'':26}eventsourcing {es_bytes:.0f} (payload {es_payload:.0f})")
+        no_snapshot, with_snapshot = await cold_starts(path, hashes.pop())
+        print(f"cold start without snapshot: {no_snapshot:.2f} s; with: {with_snapshot:.3f} s")
 
-        started = time.perf_counter()
-        async with open_log(path, create=False, migrate=False) as log:
-            cold = await load_state(log.events, log.snapshots, use_snapshots=False)
-        no_snapshot = time.perf_counter() - started
 
-        started = time.perf_counter()
-        async with open_log(path, create=False, migrate=False) as log:
-            warm = await load_state(log.events, log.snapshots)
-        with_snapshot = time.perf_counter() - started
+TARGETS = {"ratio tierbuffer / floor": ">= 0.85", "ratio tierbuffer / eventsourcing": ">= 3"}
 
-        if state_hash(cold.state) != expected or state_hash(warm.state) != expected:
-            raise SystemExit("FAILED: a cold start reached a different state than the replay")
-        if warm.snapshot_seq != state.seq:
-            raise SystemExit(f"FAILED: the snapshot was not used ({warm.skipped})")
-        print(f"cold start without snapshot ({state.seq:,} events) {no_snapshot:>9.2f} s")
-        print(
-            f"cold start with snapshot                   {with_snapshot:>9.3f} s   (target < 1 s)"
-        )
-        print(f"state-hash: {expected}")
+
+def report(figures: dict[str, list[float]]) -> None:
+    print(f"\n{'figure':<56} {'min':>10} {'median':>10} {'max':>10}   target")
+    for name, values in figures.items():
+        low, mid, high = min(values), statistics.median(values), max(values)
+        if name.startswith("ratio"):
+            line = f"{low:10.2f} {mid:10.2f} {high:10.2f}"
+        else:
+            line = f"{low:10,.0f} {mid:10,.0f} {high:10,.0f}"
+        print(f"{name:<56} {line}   {TARGETS.get(name, '')}")
 
 
 if __name__ == "__main__":

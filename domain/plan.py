@@ -17,6 +17,7 @@ from domain.state import Budgets, Cache, Failure, Held, Job, State, TierName, Wa
 from domain.tiers import (
     TIERS,
     TIMEOUT_MS,
+    at_playhead,
     budgets_in_force,
     candidates,
     checkpoint_at,
@@ -176,7 +177,7 @@ def needs_replan(state: State, now: int) -> bool:
     cache = state.cache
     if cache.replan_at is not None and now >= cache.replan_at:
         return True
-    return playhead_key(state, now) != cache.basis
+    return not at_playhead(state, now, cache.basis)
 
 
 def place(state: State, ident: str, now: int) -> State:

@@ -43,7 +43,7 @@ from domain.events import (
     TrackMoved,
 )
 from domain.plan import needs_replan, replan
-from domain.state import Analysis, Level, State, Track
+from domain.state import Analysis, Level, Playback, State, Track
 
 _SKIP_MARGIN_MS = 2_000
 
@@ -159,21 +159,32 @@ def _track_changed(state: State, event: TrackChanged, now: int) -> State:
     return replace(state, playback=playback, policy=rules, cache=cache, predictor=learned)
 
 
-def _moved_playhead(state: State, position_ms: int, now: int) -> State:
+def _moved_playback(state: State, position_ms: int, now: int) -> Playback | None:
+    """The playback with its playhead set to `position_ms` at `now` (None: nothing plays)."""
     playback = state.playback
     if playback.track is None:
-        return _ignored(state)
+        return None
     duration = state.duration_of(playback.track)
-    if duration is not None:
-        position_ms = min(position_ms, duration)
-    return replace(state, playback=replace(playback, position_ms=position_ms, anchor_at=now))
+    if duration is not None and position_ms > duration:
+        position_ms = duration
+    return replace(playback, position_ms=position_ms, anchor_at=now)
+
+
+def _moved_playhead(state: State, position_ms: int, now: int) -> State:
+    playback = _moved_playback(state, position_ms, now)
+    return _ignored(state) if playback is None else replace(state, playback=playback)
 
 
 def _position_reported(state: State, event: PositionReported, now: int) -> State:
-    if policy.is_throttled(state.policy, now):
-        return replace(state, policy=policy.position_throttled(state.policy))
-    moved = _moved_playhead(state, event.position_ms, now)
-    return replace(moved, policy=policy.position_applied(state.policy, now))
+    """The hot path of a listening log (a player reports ten times a second): one new State."""
+    rules = state.policy
+    if policy.is_throttled(rules, now):
+        return replace(state, policy=policy.position_throttled(rules))
+    playback = _moved_playback(state, event.position_ms, now)
+    applied = policy.position_applied(rules, now)
+    if playback is None:
+        return replace(state, policy=applied, ignored=state.ignored + 1)
+    return replace(state, playback=playback, policy=applied)
 
 
 def _seeked(state: State, event: Seeked, now: int) -> State:

@@ -19,7 +19,7 @@ needed, the likelier it must be, since there is time to render it once it comes 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, cast
 
 from domain.affinity import preset_affinity
 from domain.events import PRESETS, ChunkKey, Preset
@@ -76,19 +76,48 @@ def is_current(state: State, key: ChunkKey) -> bool:
     )
 
 
-def playhead_key(state: State, now: int) -> ChunkKey | None:
+def _playhead_index(state: State, now: int) -> int:
+    """Index of the chunk under the playhead at `now`; -1 when nothing known plays."""
     playback = state.playback
     if playback.track is None:
-        return None
+        return -1
     track = state.tracks.get(playback.track)
     if track is None:
-        return None
+        return -1
     count = chunk_count(track.duration_ms)
     if count == 0:
+        return -1
+    return min(playback.position_at(now, track.duration_ms) // CHUNK_MS, count - 1)
+
+
+def playhead_key(state: State, now: int) -> ChunkKey | None:
+    index = _playhead_index(state, now)
+    if index < 0:
         return None
-    index = min(playback.position_at(now, track.duration_ms) // CHUNK_MS, count - 1)
+    playback = state.playback
+    name = cast(str, playback.track)  # not None: the index says something plays
     return ChunkKey(
-        playback.track, track.revision, playback.preset, playback.intensity_tenths, index
+        name,
+        state.tracks[name].revision,
+        playback.preset,
+        playback.intensity_tenths,
+        index,
+    )
+
+
+def at_playhead(state: State, now: int, key: ChunkKey | None) -> bool:
+    """`playhead_key(state, now) == key`, without building a key: the fold asks this for every
+    position report, and the answer is nearly always yes."""
+    index = _playhead_index(state, now)
+    if index < 0 or key is None:
+        return index < 0 and key is None
+    playback = state.playback
+    return (
+        key.index == index
+        and key.track == playback.track
+        and key.revision == state.tracks[key.track].revision
+        and key.preset == playback.preset
+        and key.intensity_tenths == playback.intensity_tenths
     )
 
 

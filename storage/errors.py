@@ -37,7 +37,24 @@ class SchemaError(DatabaseError):
 
 
 class DatabaseBusyError(DatabaseError):
-    """Another process held the write lock longer than the busy timeout."""
+    """Another process held the write lock longer than the busy timeout: nothing of the append
+    was written; retrying later is safe (same event ids)."""
+
+
+class DiskFullError(DatabaseError):
+    """The disk holding the database (or its WAL) is full: nothing of the append was written;
+    retrying once there is room is safe."""
+
+
+class DatabaseReplacedError(DatabaseError):
+    """The database file or its WAL was deleted or replaced while the store had it open: what
+    is written now could not survive, so the store stops writing (every later append raises
+    this) and nothing since the last acknowledged append was acknowledged. `what` names the
+    file; reopening the store on the right file is the way out."""
+
+    def __init__(self, path: Path | str, what: Path | str, reason: str) -> None:
+        super().__init__(path, f"{what} {reason} while in use; the store stopped writing")
+        self.what = Path(what)
 
 
 class InvalidEventError(StoreError):
@@ -52,3 +69,26 @@ class InvalidEventError(StoreError):
 class StoreClosedError(StoreError):
     def __init__(self) -> None:
         super().__init__("the event store is closed")
+
+
+class MalformedRowError(StoreError):
+    """A stored row that tierbuffer cannot have written (a column of the wrong kind or size):
+    the log was changed by another program. `verify` reports it as where the chain breaks."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"row {seq} of the log: {reason}; run `tierbuffer verify`")
+        self.seq = seq
+        self.reason = reason
+
+
+class ChainBrokenError(StoreError):
+    """An event about to be folded does not verify against the hash chain: nothing past the
+    event before it was folded."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(
+            f"the log fails verification at sequence {seq}: {reason}; nothing from it on was "
+            "folded (`tierbuffer verify` tells more)"
+        )
+        self.seq = seq
+        self.reason = reason

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import anyio
 import anyio.lowlevel
 
 from domain.codec import EventCodec
-from domain.events import NewEvent, Recorded
-from storage.chain import GENESIS, StoredRow
+from domain.events import NewEvent
+from storage.batch import assign, prepare
+from storage.chain import GENESIS
 from storage.errors import StoreClosedError
-from storage.eventstore import PreparedRow, assign, prepare, to_recorded
+from storage.eventstore import LogReads, RowFilter
+from storage.row import StoredRow
 
 
-class InMemoryEventStore:
+class InMemoryEventStore(LogReads):
     def __init__(self, *, clock: Callable[[], int], codec: EventCodec | None = None) -> None:
         self._clock = clock
         self.codec = codec or EventCodec()
-        self._rows: list[PreparedRow] = []
+        self._rows: list[StoredRow] = []
         self._ids: dict[str, int] = {}
         self._lock = anyio.Lock()
         self._closed = False
@@ -28,58 +30,53 @@ class InMemoryEventStore:
             raise StoreClosedError()
         prepared = prepare(self.codec, events)
         async with self._lock:
-            last = self._rows[-1].row if self._rows else None
+            last = self._rows[-1] if self._rows else None
             existing = {
                 p.event_id: self._ids[p.event_id] for p in prepared if p.event_id in self._ids
             }
-            rows, results = assign(
+            recorded_at = self._clock()
+            assigned = assign(
                 [prepared],
                 last_seq=last.seq if last else 0,
-                last_hash=last.hash if last else GENESIS,
+                last_hash=bytes.fromhex(last.hash if last else GENESIS),
                 existing=existing,
-                recorded_at=self._clock(),
+                recorded_at=recorded_at,
             )
             await anyio.lowlevel.checkpoint()
-            self._rows.extend(rows)
-            self._ids.update((r.row.event_id, r.row.seq) for r in rows)
-        return results[0]
+            for seq, p, digest in assigned.new:
+                self._rows.append(
+                    StoredRow(
+                        seq,
+                        p.event_id,
+                        p.type,
+                        p.version,
+                        p.occurred_at,
+                        recorded_at,
+                        p.payload,
+                        digest.hex(),
+                        p.track,
+                    )
+                )
+                self._ids[p.event_id] = seq
+        return assigned.results[0]
 
-    async def read(
-        self,
-        *,
-        after: int = 0,
-        types: Collection[str] | None = None,
-        track: str | None = None,
-    ) -> AsyncIterator[Recorded]:
-        async for row in self.read_rows(after=after, types=types, track=track):
-            yield to_recorded(self.codec, row)
-
-    async def read_rows(
-        self,
-        *,
-        after: int = 0,
-        types: Collection[str] | None = None,
-        track: str | None = None,
-    ) -> AsyncIterator[StoredRow]:
-        wanted = frozenset(types) if types is not None else None
-        index = max(after, 0)
-        while index < len(self._rows):
-            prepared = self._rows[index]
-            index += 1
-            if wanted is not None and prepared.row.type not in wanted:
-                continue
-            if track is not None and prepared.track != track:
-                continue
-            yield prepared.row
-            await anyio.lowlevel.checkpoint()
+    async def _fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
+        await anyio.lowlevel.checkpoint()
+        page = []
+        for row in self._rows[wanted.after :]:
+            if wanted.matches(row):
+                page.append(row)
+                if len(page) == limit:
+                    break
+        return page
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
-        for prepared in self._rows[after:]:
-            yield prepared.row
+        yield from self._rows[max(after, 0) :]
 
-    def iter_recorded(self, *, after: int = 0) -> Iterator[Recorded]:
-        for row in self.iter_rows(after=after):
-            yield to_recorded(self.codec, row)
+    def hash_at(self, seq: int) -> str | None:
+        if seq == 0:
+            return GENESIS
+        return self._rows[seq - 1].hash if 0 < seq <= len(self._rows) else None
 
     async def last_seq(self) -> int:
         return len(self._rows)
@@ -89,4 +86,4 @@ class InMemoryEventStore:
 
     def tamper(self, seq: int, row: StoredRow) -> None:
         """Replace a stored row behind the chain's back (tests of verification only)."""
-        self._rows[seq - 1] = PreparedRow(row, self._rows[seq - 1].track)
+        self._rows[seq - 1] = row

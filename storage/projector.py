@@ -10,10 +10,13 @@ import anyio
 import msgspec
 
 from domain.errors import DomainError
+from domain.events import Recorded, track_of
 from domain.projection import evolve, fold
 from domain.state import PROJECTION_VERSION, State, decode_state, encode_state, hash_bytes
-from storage.chain import GENESIS, ChainBreak, row_hash
-from storage.eventstore import EventStore, to_recorded
+from storage.chain import ChainBreak, ChainWalk
+from storage.errors import MalformedRowError
+from storage.eventstore import TRACK_MISMATCH, EventStore, to_recorded
+from storage.row import StoredRow
 from storage.snapshots import Snapshot, SnapshotStore
 
 
@@ -32,16 +35,21 @@ class Loaded(msgspec.Struct, frozen=True):
     skipped: list[SnapshotNote]
 
 
-def check_snapshot(snapshot: Snapshot, last_seq: int) -> State | str:
-    """The snapshot's state, or why it cannot be used."""
+def check_snapshot(snapshot: Snapshot, last_seq: int, chain_hash: str | None) -> State | str:
+    """The snapshot's state, or why it cannot be used; `chain_hash` is the log's hash of the
+    event at the snapshot's sequence number (None: the log has no such event)."""
     if snapshot.projection_version != PROJECTION_VERSION:
         return (
             f"written by projection v{snapshot.projection_version}, this is v{PROJECTION_VERSION}"
         )
     if hash_bytes(snapshot.state) != snapshot.state_hash:
         return "state bytes do not match the stored state hash"
-    if snapshot.seq > last_seq:
+    if snapshot.seq > last_seq or chain_hash is None:
         return f"taken at sequence {snapshot.seq}, beyond the end of the log ({last_seq})"
+    if snapshot.chain_hash is None:
+        return "not bound to the chain (written before schema revision 0002)"
+    if snapshot.chain_hash != chain_hash:
+        return f"bound to another chain: the log's event {snapshot.seq} has another hash"
     try:
         state = decode_state(snapshot.state)
     except DomainError as e:
@@ -68,7 +76,8 @@ async def load_state(
     if use_snapshots:
         last_seq = await events.last_seq()
         async for snapshot in snapshots.newest_first():
-            checked = check_snapshot(snapshot, last_seq)
+            bound = await anyio.to_thread.run_sync(events.hash_at, snapshot.seq)
+            checked = check_snapshot(snapshot, last_seq, bound)
             if isinstance(checked, State):
                 base = checked
                 break
@@ -98,6 +107,9 @@ async def verify(events: EventStore, snapshots: SnapshotStore) -> VerifyReport:
         if snapshot.projection_version != PROJECTION_VERSION:
             reason = f"from projection v{snapshot.projection_version}; ignored at start"
             stale.append(SnapshotNote(snapshot.id, snapshot.seq, reason))
+        elif snapshot.chain_hash is None:
+            reason = "not bound to the chain (written before schema revision 0002); ignored"
+            stale.append(SnapshotNote(snapshot.id, snapshot.seq, reason))
         else:
             wanted.setdefault(snapshot.seq, []).append(snapshot)
     return await anyio.to_thread.run_sync(_verify_sync, events, wanted, stale)
@@ -108,29 +120,20 @@ def _verify_sync(
 ) -> VerifyReport:
     mismatches: list[SnapshotNote] = []
     state = State()
-    prev_hash, expected, count = GENESIS, 1, 0
-    chain_break: ChainBreak | None = None
-    for row in events.iter_rows():
-        if row.seq != expected:
-            reason = f"expected sequence {expected}, found {row.seq} (a row was removed?)"
-            chain_break = ChainBreak(seq=expected, reason=reason)
-            break
-        if row_hash(prev_hash, row) != row.hash:
-            reason = "hash does not match its content and predecessor (altered or reordered)"
-            chain_break = ChainBreak(seq=row.seq, reason=reason)
-            break
-        try:
-            recorded = to_recorded(events.codec, row)
-        except DomainError as e:
-            chain_break = ChainBreak(seq=row.seq, reason=str(e))
-            break
-        state = evolve(state, recorded)
-        prev_hash, expected, count = row.hash, expected + 1, count + 1
-        for snapshot in wanted.pop(row.seq, ()):
-            if snapshot.state != encode_state(state):
-                mismatches.append(
-                    SnapshotNote(snapshot.id, snapshot.seq, "differs from a fresh replay")
-                )
+    walk = ChainWalk()
+    try:
+        for row in walk.verified(events.iter_rows()):
+            recorded = _usable(walk, events, row)
+            if recorded is None:
+                break
+            state = evolve(state, recorded)
+            for snapshot in wanted.pop(row.seq, ()):
+                reason = _snapshot_mismatch(snapshot, state, row.hash)
+                if reason is not None:
+                    mismatches.append(SnapshotNote(snapshot.id, snapshot.seq, reason))
+    except MalformedRowError as e:
+        walk.fail(e.seq, e.reason)
+    chain_break = walk.broken
     for seq, rest in sorted(wanted.items()):
         for snapshot in rest:
             if chain_break is None:
@@ -138,4 +141,26 @@ def _verify_sync(
             else:
                 reason = "not checked: the chain broke before it"
             mismatches.append(SnapshotNote(snapshot.id, seq, reason))
-    return VerifyReport(count, chain_break, mismatches, stale, hash_bytes(encode_state(state)))
+    return VerifyReport(state.seq, chain_break, mismatches, stale, hash_bytes(encode_state(state)))
+
+
+def _usable(walk: ChainWalk, events: EventStore, row: StoredRow) -> Recorded | None:
+    """The row's event, or None (and the walk failed there) when it does not decode or its
+    track column is not its event's."""
+    try:
+        recorded = to_recorded(events.codec, row)
+    except DomainError as e:
+        walk.fail(row.seq, str(e))
+        return None
+    if track_of(recorded.event) != row.track:
+        walk.fail(row.seq, TRACK_MISMATCH)
+        return None
+    return recorded
+
+
+def _snapshot_mismatch(snapshot: Snapshot, state: State, chain_hash: str) -> str | None:
+    if snapshot.state != encode_state(state):
+        return "differs from a fresh replay"
+    if snapshot.chain_hash != chain_hash:
+        return "is not bound to the chain hash of its event"
+    return None

@@ -1,6 +1,11 @@
 """The database schema, in SQLAlchemy Core: the target of the Alembic migrations in migrations/.
 
 Application code never creates tables itself; `storage.migrate` runs Alembic.
+
+`events` holds the log (`storage.row.LogRow`): the event id as its 16 bytes and the chain hash as
+its 32-byte digest (`storage.sqlite_rows`), `chain` the format the hash was computed with
+(`storage.chain`). A snapshot is bound to the chain by `chain_hash`, the hash of the event at its
+`seq`.
 """
 
 from __future__ import annotations
@@ -24,14 +29,15 @@ events = Table(
     "events",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("event_id", String(36), nullable=False),
+    Column("event_id", LargeBinary(16), nullable=False),
     Column("type", String(64), nullable=False),
     Column("version", Integer, nullable=False),
     Column("occurred_at", BigInteger, nullable=False),
     Column("recorded_at", BigInteger, nullable=False),
-    Column("track", Text, nullable=True),
     Column("payload", LargeBinary, nullable=False),
-    Column("hash", String(64), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("track", Text, nullable=True),
+    Column("chain", Integer, nullable=False),
     UniqueConstraint("event_id", name="uq_events_event_id"),
     Index("ix_events_track", "track"),
 )
@@ -45,5 +51,6 @@ snapshots = Table(
     Column("state_hash", String(64), nullable=False),
     Column("state", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("chain_hash", LargeBinary(32), nullable=True),
     Index("ix_snapshots_seq", "seq"),
 )

@@ -1,4 +1,7 @@
-"""Snapshots of the projected state: bytes, sequence number, state hash, projection version.
+"""Snapshots of the projected state: bytes, sequence number, state hash, projection version,
+and `chain_hash`, the hash of the log's event at the snapshot's sequence number, which binds it
+to the chain: a snapshot whose chain hash is not the log's (the log was rewritten or cut short
+before it, or the snapshot came from another log) is not used (`storage.projector`).
 
 Served by SQLAlchemy Core on the async aiosqlite engine: snapshots are written every N events and
 read once at start, far from the hot append path.
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 from sqlalchemy import delete, desc, func, insert, select
@@ -16,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.state import PROJECTION_VERSION, State, encode_state, hash_bytes
-from storage.schema import snapshots
+from storage.eventstore import EventStore
+from storage.schema import events, snapshots
 from storage.sqlite_file import translate
 
 
@@ -27,10 +31,14 @@ class Snapshot(msgspec.Struct, frozen=True):
     state_hash: str
     state: bytes
     created_at: int
+    chain_hash: str | None = None
 
 
 class SnapshotStore(Protocol):
-    async def save(self, state: State, *, created_at: int) -> None: ...
+    async def save(self, state: State, *, created_at: int, chain_hash: str | None = None) -> None:
+        """Keep `state`, bound to the chain hash of the event at `state.seq` (looked up in the
+        log by the stores that share its database when not given)."""
+        ...
 
     def newest_first(self) -> AsyncIterator[Snapshot]: ...
 
@@ -41,17 +49,24 @@ class SnapshotStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-def _new_snapshot(state: State, created_at: int, snapshot_id: int = 0) -> Snapshot:
+def _new_snapshot(
+    state: State, created_at: int, chain_hash: str | None, snapshot_id: int = 0
+) -> Snapshot:
     data = encode_state(state)
-    return Snapshot(snapshot_id, state.seq, PROJECTION_VERSION, hash_bytes(data), data, created_at)
+    return Snapshot(
+        snapshot_id, state.seq, PROJECTION_VERSION, hash_bytes(data), data, created_at, chain_hash
+    )
 
 
 class InMemorySnapshotStore:
-    def __init__(self) -> None:
+    def __init__(self, events: EventStore | None = None) -> None:
         self.rows: list[Snapshot] = []
+        self._events = events
 
-    async def save(self, state: State, *, created_at: int) -> None:
-        self.rows.append(_new_snapshot(state, created_at, len(self.rows) + 1))
+    async def save(self, state: State, *, created_at: int, chain_hash: str | None = None) -> None:
+        if chain_hash is None and self._events is not None:
+            chain_hash = self._events.hash_at(state.seq)
+        self.rows.append(_new_snapshot(state, created_at, chain_hash, len(self.rows) + 1))
 
     async def newest_first(self) -> AsyncIterator[Snapshot]:
         for row in sorted(self.rows, key=lambda r: (r.seq, r.id), reverse=True):
@@ -83,8 +98,13 @@ class SqliteSnapshotStore:
         )
         return cls(path, engine)
 
-    async def save(self, state: State, *, created_at: int) -> None:
-        snap = _new_snapshot(state, created_at)
+    async def save(self, state: State, *, created_at: int, chain_hash: str | None = None) -> None:
+        snap = _new_snapshot(state, created_at, chain_hash)
+        bound: Any = (
+            bytes.fromhex(chain_hash)
+            if chain_hash is not None
+            else select(events.c.hash).where(events.c.seq == snap.seq).scalar_subquery()
+        )
         try:
             async with self._engine.begin() as connection:
                 await connection.execute(
@@ -94,6 +114,7 @@ class SqliteSnapshotStore:
                         state_hash=snap.state_hash,
                         state=snap.state,
                         created_at=snap.created_at,
+                        chain_hash=bound,
                     )
                 )
         except SQLAlchemyError as e:
@@ -122,14 +143,7 @@ class SqliteSnapshotStore:
                         )
                     ).one_or_none()
                 if row is not None:
-                    yield Snapshot(
-                        row.id,
-                        row.seq,
-                        row.projection_version,
-                        row.state_hash,
-                        bytes(row.state),
-                        row.created_at,
-                    )
+                    yield _snapshot_of(row)
         except SQLAlchemyError as e:
             raise translate(self.path, e) from e
 
@@ -159,3 +173,12 @@ class SqliteSnapshotStore:
 
     async def aclose(self) -> None:
         await self._engine.dispose()
+
+
+def _snapshot_of(row: Any) -> Snapshot:
+    """A stored snapshot row as read (values of another kind than we write read as unusable)."""
+    data = row.state if isinstance(row.state, bytes) else b""
+    bound = row.chain_hash.hex() if isinstance(row.chain_hash, bytes) else None
+    state_hash = row.state_hash if isinstance(row.state_hash, str) else ""
+    version = row.projection_version if isinstance(row.projection_version, int) else -1
+    return Snapshot(row.id, row.seq, version, state_hash, data, row.created_at, bound)

@@ -11,11 +11,13 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from storage.errors import (
     DatabaseBusyError,
     DatabaseError,
+    DatabaseReplacedError,
+    DiskFullError,
     MissingDatabaseError,
     NotADatabaseError,
     ReadOnlyDatabaseError,
@@ -71,21 +73,42 @@ def _check_not_truncated(path: Path, header: bytes, size: int) -> None:
         )
 
 
+#: SQLite's primary result codes we tell apart (an extended code's low byte is its primary).
+SQLITE_BUSY: Final = 5
+SQLITE_LOCKED: Final = 6
+SQLITE_READONLY: Final = 8
+SQLITE_CORRUPT: Final = 11
+SQLITE_FULL: Final = 13
+SQLITE_CANTOPEN: Final = 14
+SQLITE_NOTADB: Final = 26
+BUSY_CODES: Final = frozenset({SQLITE_BUSY, SQLITE_LOCKED})
+
+
+def primary_code(error: BaseException) -> int | None:
+    """SQLite's primary result code of a driver error (None: not an SQLite error)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
 def translate(path: Path, error: BaseException) -> StoreError:
-    """Our error for a driver error (sqlite3 or SQLAlchemy wrapping sqlite3)."""
+    """Our error for a driver error (sqlite3 or SQLAlchemy wrapping sqlite3), by its result
+    code (`sqlite3.Error.sqlite_errorcode`), never by its message text."""
     original = getattr(error, "orig", None) or error
+    code = primary_code(original)
     message = str(original)
-    lowered = message.lower()
-    if "readonly" in lowered or "read-only" in lowered:
+    if code == SQLITE_READONLY:
         return ReadOnlyDatabaseError(path, "cannot write: the database or its folder is read-only")
-    if "not a database" in lowered or "malformed" in lowered or "disk image" in lowered:
+    if code in (SQLITE_NOTADB, SQLITE_CORRUPT):
         return NotADatabaseError(path, f"damaged database ({message}); nothing was written")
-    if "locked" in lowered or "busy" in lowered:
+    if code in BUSY_CODES:
         return DatabaseBusyError(path, "another process holds the write lock; try again")
-    if "unable to open" in lowered:
+    if code == SQLITE_FULL:
+        return DiskFullError(path, "the disk is full; nothing was written")
+    if code == SQLITE_CANTOPEN:
         return DatabaseError(path, "cannot open the database file")
     if isinstance(original, sqlite3.Error):
-        return DatabaseError(path, message)
+        name = getattr(original, "sqlite_errorname", None)
+        return DatabaseError(path, f"{message} ({name})" if name else message)
     return DatabaseError(path, f"{type(original).__name__}: {message}")
 
 
@@ -101,7 +124,8 @@ def _enable_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> str:
         try:
             return str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0])
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e).lower() or time.monotonic() >= deadline:
+            busy = primary_code(e) in BUSY_CODES
+            if not busy or time.monotonic() >= deadline:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
@@ -133,3 +157,31 @@ def checked_path(path: Path, create: bool) -> Path:
     path = path.expanduser().absolute()
     check_database_file(path, create=create)
     return path
+
+
+class FileIdentity:
+    """Which file a path names (device and inode): a file deleted, or replaced by another under
+    the same name, no longer has the identity it had when the store opened it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._id = _identity(path)
+
+    def check(self, store_path: Path) -> os.stat_result:
+        """The file's stat; DatabaseReplacedError when it is gone or another file."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError as e:
+            raise DatabaseReplacedError(store_path, self.path, "was deleted") from e
+        if (stat.st_dev, stat.st_ino) != self._id:
+            raise DatabaseReplacedError(store_path, self.path, "was replaced by another file")
+        return stat
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
+
+
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")

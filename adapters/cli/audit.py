@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 from pathlib import Path
 from typing import Any, TextIO
@@ -14,12 +13,11 @@ import msgspec
 
 from adapters.audit.export import (
     ExportError,
-    export_header,
-    export_line,
     marked_rows,
     parse_moment,
     state_before,
     verify_export,
+    write_export,
 )
 from adapters.audit.report import render_report
 from adapters.bootstrap import open_log
@@ -28,11 +26,20 @@ from adapters.cli.options import event_type, non_negative
 from adapters.ingest import EventParseError
 from domain.events import Recorded, track_of
 from domain.state import State
-from storage.chain import StoredRow
+from storage.anchor import Anchor, anchor_break, read_anchor, write_anchor
+from storage.chain import GENESIS
+from storage.eventstore import EventStore
 from storage.log import Log
 from storage.projector import verify as verify_log
+from storage.row import StoredRow, with_payload
 
 _json = msgspec.json.Encoder()
+
+ANCHOR_HELP = (
+    "a file kept outside the database holding the chain's head (seq:hash): the log must still "
+    "hold it (else FAILED, exit 1: the newest events were removed); it is then advanced to the "
+    "head just verified (created when missing). With --file, only checked"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -66,12 +73,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--file", default=None, metavar="EXPORT.jsonl", help="verify this export instead"
     )
+    p.add_argument("--anchor", type=Path, default=None, metavar="FILE", help=ANCHOR_HELP)
     p.set_defaults(run=verify)
 
     p = subparsers.add_parser(
         "export", help="write the log as JSON lines with every hashed column, to verify elsewhere"
     )
     p.add_argument("file", help="the JSON-lines file to write")
+    p.add_argument("--anchor", type=Path, default=None, metavar="FILE", help=ANCHOR_HELP)
     p.set_defaults(run=export_log)
 
     p = subparsers.add_parser(
@@ -100,17 +109,8 @@ def _keep(args: argparse.Namespace, row: StoredRow, recorded: Recorded) -> bool:
 
 
 def _json_line(row: StoredRow, mark: str) -> str:
-    entry = {
-        "seq": row.seq,
-        "event_id": row.event_id,
-        "type": row.type,
-        "version": row.version,
-        "occurred_at": row.occurred_at,
-        "recorded_at": row.recorded_at,
-        "payload": msgspec.Raw(row.payload),
-        "hash": row.hash,
-        "mark": mark,
-    }
+    entry = msgspec.structs.asdict(with_payload(row, msgspec.Raw(row.payload)))
+    entry["mark"] = mark
     return _json.encode(entry).decode()
 
 
@@ -162,41 +162,57 @@ async def export_log(args: argparse.Namespace, out: TextIO) -> int:
     target = Path(args.file)
     async with open_log(args.db, create=False, migrate=False) as log:
         last = await log.events.last_seq()
-        await anyio.to_thread.run_sync(_write_export, log, target, last)
+        found = await anyio.to_thread.run_sync(log.events.hash_at, last)
+        head = Anchor(last, found or GENESIS)
+        if not await _anchor_holds(args.anchor, log.events, last, out):
+            return 1
+        broken = await anyio.to_thread.run_sync(write_export, log.events, target, last, head)
+    if broken is not None:
+        out.write(f"FAILED at sequence {broken.seq}: {broken.reason}; nothing exported\n")
+        return 1
+    _advance(args.anchor, head, out)
     out.write(f"exported {last} events to {target}\n")
     return 0
 
 
-def _write_export(log: Log, target: Path, last: int) -> None:
-    temp = target.with_name(f".{target.name}.part")
-    try:
-        with temp.open("wb") as file:
-            file.write(export_header(last) + b"\n")
-            for row in log.events.iter_rows():
-                if row.seq > last:
-                    break
-                file.write(export_line(row) + b"\n")
-            file.flush()
-            os.fsync(file.fileno())
-        temp.replace(target)
-    except OSError as e:
-        temp.unlink(missing_ok=True)
-        raise ExportError(target, 0, f"cannot write: {e.strerror or e}") from e
+async def _anchor_holds(path: Path | None, events: EventStore, last: int, out: TextIO) -> bool:
+    """Whether the log still holds the head in the anchor file (True without one)."""
+    anchor = None if path is None else read_anchor(path)
+    if anchor is None:
+        return True
+    found = await anyio.to_thread.run_sync(events.hash_at, anchor.seq)
+    reason = anchor_break(anchor, last, found)
+    if reason is not None:
+        out.write(f"FAILED at sequence {min(anchor.seq, last + 1)}: {reason} ({path})\n")
+    return reason is None
+
+
+def _advance(path: Path | None, head: Anchor, out: TextIO) -> None:
+    if path is not None:
+        write_anchor(path, head)
+        out.write(f"anchor {path}: {head.seq}:{head.hash}\n")
 
 
 async def verify_file(args: argparse.Namespace, out: TextIO) -> int:
     path = Path(args.file)
+    anchor = None if args.anchor is None else read_anchor(args.anchor)
+    want = None if anchor is None else anchor.seq
     try:
-        count, broken = await anyio.to_thread.run_sync(verify_export, path)
+        check = await anyio.to_thread.run_sync(lambda: verify_export(path, want=want))
     except ExportError as e:
         out.write(f"FAILED at line {e.line}: {e.reason}\n")
         return 1
     except OSError as e:
         raise ExportError(path, 0, f"cannot read: {e.strerror or e}") from e
-    if broken is not None:
-        out.write(f"FAILED at sequence {broken.seq}: {broken.reason}\n")
+    if check.broken is not None:
+        out.write(f"FAILED at sequence {check.broken.seq}: {check.broken.reason}\n")
         return 1
-    out.write(f"ok: {count} events in {path}, hash chain intact\n")
+    if anchor is not None:
+        reason = anchor_break(anchor, check.events, check.hash_at.get(anchor.seq))
+        if reason is not None:
+            out.write(f"FAILED at sequence {min(anchor.seq, check.events + 1)}: {reason}\n")
+            return 1
+    out.write(f"ok: {check.events} events in {path}, hash chain intact\n")
     return 0
 
 
@@ -219,6 +235,12 @@ async def verify(args: argparse.Namespace, out: TextIO) -> int:
 async def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     async with open_log(args.db, create=False, migrate=False) as log:
         report = await verify_log(log.events, log.snapshots)
+        anchored = report.chain_break is not None or await _anchor_holds(
+            args.anchor, log.events, report.events, out
+        )
+        head = await anyio.to_thread.run_sync(log.events.hash_at, report.events)
+    if not anchored:
+        return 1
     for stale in report.stale_snapshots:
         out.write(f"note: snapshot {stale.id} at {stale.seq} {stale.reason}\n")
     if report.chain_break is not None:
@@ -228,5 +250,6 @@ async def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     if report.ok:
         out.write(f"ok: {report.events} events, hash chain intact, snapshots match a replay\n")
         out.write(f"state-hash: {report.state_hash}\n")
+        _advance(args.anchor, Anchor(report.events, head or GENESIS), out)
         return 0
     return 1

@@ -9,6 +9,7 @@ import msgspec
 
 from adapters.runtime.status import Outcomes
 from domain.events import ChunkKey
+from storage.row import LogRow
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -103,15 +104,8 @@ class Tracks(msgspec.Struct, frozen=True):
     tracks: list[TrackInfo]
 
 
-class LogEntry(msgspec.Struct, frozen=True):
-    seq: int
-    event_id: str
-    type: str
-    version: int
-    occurred_at: int
-    recorded_at: int
-    payload: dict[str, Any]
-    hash: str
+class LogEntry(LogRow[dict[str, Any]], frozen=True):
+    """A log row (`storage.row.LogRow`) with its payload decoded."""
 
 
 class LogPage(msgspec.Struct, frozen=True):

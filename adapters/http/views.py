@@ -18,7 +18,7 @@ from adapters.http.schemas import (
 from adapters.runtime.player import Player
 from domain.state import State
 from domain.tiers import budgets_in_force, chunk_count, now_playing
-from storage.chain import StoredRow
+from storage.row import StoredRow
 
 
 def status_of(player: Player) -> Status:
@@ -92,13 +92,6 @@ def tracks_of(state: State) -> Tracks:
 
 
 def log_entry(row: StoredRow) -> LogEntry:
-    return LogEntry(
-        seq=row.seq,
-        event_id=row.event_id,
-        type=row.type,
-        version=row.version,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-        payload=msgspec.json.decode(row.payload),
-        hash=row.hash,
-    )
+    fields = msgspec.structs.asdict(row)
+    fields["payload"] = msgspec.json.decode(row.payload)
+    return LogEntry(**fields)

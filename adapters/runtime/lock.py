@@ -1,7 +1,17 @@
-"""One service per database: an exclusive advisory lock on `<db>.lock`, held while serving.
+"""One service per database: an exclusive advisory lock on the database file itself.
 
-The lock dies with the process (the kernel releases a `flock` when its holder exits, even when
-it is killed), so a crashed service never blocks the next start.
+The lock is a `flock` on the database file (created empty when missing, which is what opening a
+new log does anyway), so it is keyed on the file's identity: a symlink or a hard link to the
+same file, or another spelling of its path, meets the same lock, and there is no lock file to
+delete behind the holder's back. `<db>.lock` only records the holder's pid, for the message.
+The kernel releases the lock when its holder exits, even when it is killed, so a crashed
+service never blocks the next start. (On Linux `flock` and SQLite's POSIX record locks do not
+interact.)
+
+A POSIX subtlety: closing *any* descriptor of the database file drops every POSIX record lock
+this process holds on it, SQLite's included. The lock's descriptor is therefore closed only on
+release, after the log is closed; a refused attempt keeps its descriptor open for the life of
+the process instead of closing it under a log this process may have open.
 """
 
 from __future__ import annotations
@@ -10,8 +20,12 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import Final
 
-from storage.errors import StoreError
+from storage.errors import DatabaseError, StoreError
+
+#: Descriptors of refused attempts, never closed (see the module's docstring).
+_PARKED: Final[list[int]] = []
 
 
 class ServiceLockedError(StoreError):
@@ -28,21 +42,33 @@ class ServiceLockedError(StoreError):
 
 class ServiceLock:
     def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        #: Where the holder's pid is written (information only: the lock is on the database).
         self.path = db_path.with_name(db_path.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # read-only is enough for flock: a read-only database is refused by the store
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.db_path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DatabaseError(self.db_path, f"cannot open: {e.strerror or e}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise ServiceLockedError(self.path, holder) from e
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            _PARKED.append(fd)
+            raise ServiceLockedError(self.path, self._holder()) from e
         self._fd = fd
+        try:
+            self.path.write_text(f"{os.getpid()}\n", encoding="ascii")
+        except OSError:  # the pid is only for messages
+            pass
+
+    def _holder(self) -> str:
+        try:
+            return self.path.read_text(encoding="ascii", errors="replace").strip()[:32]
+        except OSError:
+            return ""
 
     def release(self) -> None:
         if self._fd is not None:

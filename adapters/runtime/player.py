@@ -20,8 +20,8 @@ from domain.events import ChunkFileLost, ChunkKey, ChunkRequested, DomainEvent, 
 from domain.plan import MAX_ATTEMPTS, blocked
 from domain.state import Failure, State
 from domain.tiers import chunk_count, chunk_id
-from storage.chain import StoredRow
 from storage.chunks import ChunkStoreError, FileChunkStore
+from storage.row import StoredRow
 
 ChunkStatus = Literal["hit", "rendered", "pending", "failed", "unavailable"]
 

@@ -14,6 +14,7 @@ from domain.errors import EventDecodeError
 from domain.events import EVENT_TYPES, Event, NewEvent, Seeked, TrackAdded, TrackChanged
 from domain.projection import fold
 from storage.chain import GENESIS, canonical_bytes, chain_hash, first_break
+from storage.sqlite_rows import id_bytes
 from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
 from tests.support.strategies import SAMPLES, T0, assert_samples_cover_event_types, event_id
@@ -29,11 +30,15 @@ def test_every_event_type_round_trips(name: str) -> None:
     event = SAMPLES[name]
     event_type, version, payload = codec.encode(event)
     assert (event_type, version) == (name, CURRENT_VERSIONS[name])
-    assert msgspec.json.decode(payload)["type"] == name
+    assert "type" not in msgspec.json.decode(payload)  # the type has its own column
     decoded = codec.decode(event_type, version, payload)
     assert type(decoded) is EVENT_TYPES[name]
     assert decoded == event
     assert codec.encode(decoded)[2] == payload  # canonical: same event, same bytes
+    # A payload written with the union's tag (before schema revision 0002) decodes the same.
+    tagged = msgspec.json.encode(event)
+    assert msgspec.json.decode(tagged)["type"] == name
+    assert codec.decode(event_type, version, tagged) == event
 
 
 def test_current_versions_cover_every_event_type() -> None:
@@ -66,7 +71,7 @@ def test_new_version_encodes_at_the_new_version() -> None:
     assert new_codec().encode(Seeked(position_ms=5)) == (
         "Seeked",
         2,
-        b'{"type":"Seeked","position_ms":5}',
+        b'{"position_ms":5}',
     )
 
 
@@ -140,11 +145,12 @@ def test_the_stored_type_and_the_payload_must_agree() -> None:
 
 
 def _insert_raw(path: Path, *, event_type: str, version: int, payload: bytes, at: int) -> int:
-    """Append a row as an older tierbuffer would have written it, chain hash included."""
+    """Append a row as an older tierbuffer would have written it (chain format 1)."""
     with sqlite3.connect(path) as connection:
         seq, prev = connection.execute(
             "SELECT COALESCE(MAX(seq), 0), "
-            "COALESCE((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), ?) FROM events",
+            "COALESCE((SELECT lower(hex(hash)) FROM events ORDER BY seq DESC LIMIT 1), ?) "
+            "FROM events",
             (GENESIS,),
         ).fetchone()
         seq += 1
@@ -152,8 +158,8 @@ def _insert_raw(path: Path, *, event_type: str, version: int, payload: bytes, at
         digest = chain_hash(prev, canonical_bytes(seq, eid, event_type, version, at, at, payload))
         connection.execute(
             "INSERT INTO events (seq, event_id, type, version, occurred_at, recorded_at, track, "
-            "payload, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-            (seq, eid, event_type, version, at, at, None, payload, digest),
+            "payload, hash, chain) VALUES (?,?,?,?,?,?,?,?,?,1)",
+            (seq, id_bytes(eid), event_type, version, at, at, None, payload, bytes.fromhex(digest)),
         )
     connection.close()
     return int(seq)

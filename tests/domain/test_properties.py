@@ -118,7 +118,7 @@ def test_load_state_from_a_snapshot_plus_tail_equals_a_full_replay(
     async def check() -> None:
         events = InMemoryEventStore(clock=FixedClock())
         assert await events.append(as_new(a + b)) == [r.seq for r in a + b]
-        snapshots = InMemorySnapshotStore()
+        snapshots = InMemorySnapshotStore(events)
         await snapshots.save(fold(a), created_at=1)
         if corrupt_newer and b:
             # a newer snapshot whose bytes fail their hash is skipped, not trusted

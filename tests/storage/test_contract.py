@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 
 from domain.events import (
@@ -28,11 +29,11 @@ from domain.events import (
     TrackDeleted,
 )
 from storage.chain import first_break
-from storage.errors import InvalidEventError, StoreClosedError
+from storage.errors import ChainBrokenError, InvalidEventError, StoreClosedError
 from storage.memory_store import InMemoryEventStore
 from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
-from tests.support.events import T0, mixed_events, new_event, track_added
+from tests.support.events import T0, mixed_events, new_event, sqlite_exec, track_added
 
 pytestmark = pytest.mark.anyio
 
@@ -390,3 +391,25 @@ async def test_two_processes_appending_to_one_file_keep_the_chain(
     for seqs, ids in results:
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # type: ignore[index,arg-type]
         assert [by_seq[s] for s in seqs] == ids  # type: ignore[attr-defined]
+
+
+# --- replay folds only what verifies ------------------------------------------------------------
+
+
+async def test_bulk_replay_stops_at_an_altered_event(store: Store, db_path: Path) -> None:
+    """`iter_recorded` verifies every row against the chain before it yields its event: an
+    event altered behind the store's back is never handed to the fold."""
+    await store.append(mixed_events(30))
+    assert [r.seq for r in store.iter_recorded()] == list(range(1, 31))
+    if isinstance(store, InMemoryEventStore):
+        row = list(store.iter_rows())[11]
+        store.tamper(12, msgspec.structs.replace(row, occurred_at=row.occurred_at + 1))
+    else:
+        sqlite_exec(db_path, "UPDATE events SET occurred_at = occurred_at + 1 WHERE seq = 12")
+    folded: list[int] = []
+    with pytest.raises(ChainBrokenError) as raised:
+        for recorded in store.iter_recorded():
+            folded.append(recorded.seq)
+    assert raised.value.seq == 12
+    assert folded == list(range(1, 12))
+    assert [r.seq for r in store.iter_recorded(after=12)] == list(range(13, 31))

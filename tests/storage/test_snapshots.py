@@ -28,7 +28,7 @@ async def stores(store_kind: str, db_path: Path, clock: FixedClock) -> AsyncIter
     if store_kind == "memory":
         events = InMemoryEventStore(clock=clock)
         await events.append(mixed_events(400, seed=11))
-        yield events, InMemorySnapshotStore()
+        yield events, InMemorySnapshotStore(events)
         return
     async with open_sqlite_log(db_path, clock=clock, create=True, migrate=True) as log:
         await log.events.append(mixed_events(400, seed=11))

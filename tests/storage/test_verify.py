@@ -6,6 +6,7 @@ naming the first bad sequence number, and start-up must skip snapshots that do n
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -46,7 +47,7 @@ async def test_verify_on_the_in_memory_store_finds_a_tampered_row() -> None:
     clock = FixedClock()
     events = InMemoryEventStore(clock=clock)
     await events.append(mixed_events(50))
-    snapshots = InMemorySnapshotStore()
+    snapshots = InMemorySnapshotStore(events)
     assert (await verify(events, snapshots)).ok
     row = list(events.iter_rows())[22]
     events.tamper(23, msgspec.structs.replace(row, occurred_at=row.occurred_at + 1))
@@ -154,3 +155,38 @@ def test_a_payload_rehashed_to_another_type_is_named_at_its_own_row(populated_db
         assert "payload" in report.chain_break.reason
 
     anyio.run(check, backend="asyncio")
+
+
+@pytest.mark.anyio
+async def test_a_snapshot_not_bound_to_this_chain_is_skipped_everywhere_it_is_loaded(
+    populated_db: Path,
+) -> None:
+    """A snapshot whose bytes and state hash agree, but whose chain hash is not the log's hash
+    of its event (taken from another log, or the log was rewritten before it), is not used."""
+    full = await snapshot_at(populated_db, 200)
+    ((other,),) = sqlite_rows(populated_db, "SELECT hash FROM events WHERE seq = 199")
+    connection = sqlite3.connect(populated_db)
+    with connection:
+        connection.execute("UPDATE snapshots SET chain_hash = ?", (other,))
+    connection.close()
+    async with opened_log(populated_db) as log:
+        loaded = await load_state(log.events, log.snapshots)
+        report = await verify(log.events, log.snapshots)
+    assert loaded.snapshot_seq is None and loaded.state == full
+    assert [s.seq for s in loaded.skipped] == [200]
+    assert "another chain" in loaded.skipped[0].reason
+    assert [(m.seq, m.reason) for m in report.snapshot_mismatches] == [
+        (200, "is not bound to the chain hash of its event")
+    ]
+
+
+@pytest.mark.anyio
+async def test_snapshots_are_bound_to_the_hash_of_their_last_event(populated_db: Path) -> None:
+    await snapshot_at(populated_db, 120)
+    ((bound, own),) = sqlite_rows(
+        populated_db,
+        "SELECT s.chain_hash, e.hash FROM snapshots s JOIN events e ON e.seq = s.seq",
+    )
+    assert bound == own and len(bound) == 32
+    async with opened_log(populated_db) as log:
+        assert (await load_state(log.events, log.snapshots)).snapshot_seq == 120

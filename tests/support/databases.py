@@ -226,7 +226,30 @@ def rehash(db: Path, seq: int) -> None:
 
     all_rows = anyio.run(rows, backend="asyncio")
     fixed = row_hash(all_rows[seq - 2].hash, all_rows[seq - 1])
-    sqlite_exec(db, f"UPDATE events SET hash = '{fixed}' WHERE seq = {seq}")
+    sqlite_exec(db, f"UPDATE events SET hash = X'{fixed}' WHERE seq = {seq}")
+
+
+def _set(column: str, value: str) -> Callable[[Path, int], None]:
+    """A column set with the sqlite3 shell's SQL: `value` is an SQL expression."""
+
+    def tamper(db: Path, seq: int) -> None:
+        sqlite_exec(db, f"UPDATE events SET {column} = {value} WHERE seq = {seq}")
+
+    return tamper
+
+
+def payload_as_text(db: Path, seq: int) -> None:
+    """The same JSON, stored as TEXT (what the sqlite3 shell writes for a quoted literal)."""
+    sqlite_exec(db, f"UPDATE events SET payload = CAST(payload AS TEXT) WHERE seq = {seq}")
+
+
+def retrack(db: Path, seq: int) -> None:
+    """Point an event at another track (what `read(track=…)` filters on)."""
+    sqlite_exec(
+        db,
+        f"UPDATE events SET track = CASE WHEN track = 't1' THEN 't2' ELSE 't1' END "
+        f"WHERE seq = {seq}",
+    )
 
 
 TAMPERS: dict[str, tuple[Callable[[Path, int], None], int, int]] = {
@@ -239,6 +262,17 @@ TAMPERS: dict[str, tuple[Callable[[Path, int], None], int, int]] = {
     "first-row-altered": (alter_payload, 1, 1),
     "last-row-altered": (alter_occurred_at, 300, 300),
     "altered-and-rehashed": (alter_and_rehash, 90, 91),
+    # Any column, whatever storage class the edit left in it:
+    "payload-as-text": (payload_as_text, 60, 60),
+    "payload-as-integer": (_set("payload", "42"), 61, 61),
+    "event-id-as-text": (_set("event_id", "'0190a0b2-7c1e-7d3a-9f00-0123456789ab'"), 62, 62),
+    "type-renamed": (_set("type", "'Stopped'"), 63, 63),
+    "version-as-real": (_set("version", "1.5"), 64, 64),
+    "occurred-at-as-text": (_set("occurred_at", "'yesterday'"), 65, 65),
+    "recorded-at-altered": (_set("recorded_at", "recorded_at - 1"), 66, 66),
+    "hash-as-text": (_set("hash", "lower(hex(hash))"), 67, 67),
+    "track-altered": (retrack, 68, 68),
+    "chain-format-altered": (_set("chain", "1"), 69, 69),
 }
 
 

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from adapters.audit.export import parse_moment
 from adapters.cli import main
+from adapters.ingest import EventParseError
+from storage.sqlite_rows import id_text
 from tests.support.events import T0, session_lines, sidecars, sqlite_rows, write_session
 
 COMMANDS = ["ingest", "log", "state", "verify", "replay", "migrate"]
@@ -37,7 +40,8 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 
 
 def events_in(db: Path) -> list[tuple[Any, ...]]:
-    return sqlite_rows(db, "SELECT seq, event_id, type, hash FROM events ORDER BY seq")
+    rows = sqlite_rows(db, "SELECT seq, event_id, type, lower(hex(hash)) FROM events ORDER BY seq")
+    return [(seq, id_text(raw), kind, digest) for seq, raw, kind, digest in rows]
 
 
 def state_hash_in(out: str) -> str:
@@ -165,7 +169,7 @@ def test_log_json_lines_carry_payload_and_hash(ingested: Path, cli: Cli) -> None
         assert entry["type"] == event_type
         assert entry["hash"] == hash_ and HEX64.fullmatch(hash_)
         assert isinstance(entry["payload"], dict)
-        assert entry["payload"]["type"] == event_type
+        assert "type" not in entry["payload"]  # the type is the row's own field
         assert isinstance(entry["occurred_at"], int) and isinstance(entry["recorded_at"], int)
         assert entry["version"] >= 1
     assert entries[0]["payload"]["track"] == "t1"
@@ -281,3 +285,10 @@ def test_without_tierbuffer_db_the_data_directory_is_used(
     session = write_session(tmp_path / "s.jsonl", session_lines(2))
     assert cli("ingest", str(session))[0] == 0
     assert len(events_in(tmp_path / "data" / "tierbuffer" / "tierbuffer.db")) == 2
+
+
+@pytest.mark.parametrize("text", ["²", "١٢٣", "12³"])
+def test_a_time_of_non_ascii_digits_is_a_parse_error_not_a_crash(text: str) -> None:
+    """str.isdigit() accepts superscripts and other scripts' digits, which int() refuses."""
+    with pytest.raises(EventParseError):
+        parse_moment(text)

@@ -16,6 +16,7 @@ from adapters import bootstrap
 from adapters.bootstrap import open_log
 from adapters.runtime.lock import ServiceLock, ServiceLockedError
 from domain.events import ServiceStarted, ServiceStopped, TrackAdded
+from storage.errors import DatabaseError
 from tests.adapters.runtime.conftest import DEADLINE_S, TRACKS, ConfigMaker, logged
 
 TIERBUFFER = str(Path(sys.executable).with_name("tierbuffer"))
@@ -115,3 +116,28 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path, library: Path) -> Non
     assert latest == events[-1].seq, "no snapshot at the stop"
     verify = await anyio.run_process([TIERBUFFER, "--db", str(db), "verify"], check=False)
     assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
+
+
+def test_the_lock_is_keyed_on_the_database_file_not_its_path(tmp_path: Path) -> None:
+    """A symlink, another spelling of the path, or a deleted `.lock` file meet the same lock."""
+    db = tmp_path / "tierbuffer.db"
+    link = tmp_path / "elsewhere.db"
+    with ServiceLock(db) as held:
+        link.symlink_to(db)
+        with pytest.raises(ServiceLockedError):
+            ServiceLock(link).acquire()
+        with pytest.raises(ServiceLockedError):
+            ServiceLock(tmp_path / "." / "tierbuffer.db").acquire()
+        held.path.unlink()  # the pid file is gone: the lock is not
+        with pytest.raises(ServiceLockedError):
+            ServiceLock(db).acquire()
+    with ServiceLock(link):
+        pass
+
+
+def test_a_database_path_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DatabaseError) as raised:
+        ServiceLock(blocker / "tierbuffer.db").acquire()
+    assert "cannot open" in str(raised.value)

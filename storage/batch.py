@@ -1,0 +1,121 @@
+"""The write side every store shares: validate and encode a batch (`prepare`, done by the caller
+before the write lock), then give it sequence numbers and chain hashes (`assign`, under it)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Final
+
+import msgspec
+
+from domain.codec import EventCodec
+from domain.events import NewEvent, track_of
+from storage.chain import event_part, link
+from storage.errors import InvalidEventError
+
+#: SQLite (and PostgreSQL's BIGINT) keep signed 64-bit integers.
+MAX_MS: Final[int] = 2**63 - 1
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Prepared(msgspec.Struct, frozen=True):
+    """An event encoded and validated, waiting for its sequence number; `part` is its share of
+    the chain's canonical bytes (`storage.chain.event_part`), `id16` its id's 16 bytes."""
+
+    event_id: str
+    id16: bytes
+    type: str
+    version: int
+    occurred_at: int
+    track: str | None
+    payload: bytes
+    part: bytes
+
+
+class Assigned(msgspec.Struct, frozen=True):
+    """The new rows of a commit as (seq, event, digest), the sequence numbers answered to each
+    batch, and the chain's head after it."""
+
+    new: list[tuple[int, Prepared, bytes]]
+    results: list[list[int]]
+    head_seq: int
+    head: bytes
+
+
+def _distinct(batches: Sequence[Sequence[Prepared]]) -> bool:
+    total = sum(len(batch) for batch in batches)
+    return len({p.id16 for batch in batches for p in batch}) == total
+
+
+def canonical_event_id(value: object) -> str:
+    """The lower-case, hyphenated form of a UUID (fast path for ids already in that form)."""
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
+    return str(uuid.UUID(str(value)))
+
+
+def prepare(codec: EventCodec, events: Sequence[NewEvent]) -> list[Prepared]:
+    """Validate and encode a batch before it reaches the writer; raises InvalidEventError."""
+    prepared = []
+    for index, new in enumerate(events):
+        try:
+            event_id = canonical_event_id(new.event_id)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise InvalidEventError(index, f"event id {new.event_id!r} is not a UUID") from e
+        at = new.occurred_at
+        if type(at) is not int or not 0 <= at <= MAX_MS:
+            raise InvalidEventError(index, "occurred_at must be an integer of ms in [0, 2^63)")
+        try:
+            event_type, version, payload = codec.encode(new.event)
+        except (KeyError, TypeError, msgspec.EncodeError) as e:
+            raise InvalidEventError(index, f"cannot encode {type(new.event).__name__}: {e}") from e
+        track = track_of(new.event)
+        id_hex = event_id.replace("-", "")
+        part = event_part(id_hex, event_type, version, at, track, payload)
+        id16 = bytes.fromhex(id_hex)
+        prepared.append(Prepared(event_id, id16, event_type, version, at, track, payload, part))
+    return prepared
+
+
+def assign(
+    batches: Sequence[Sequence[Prepared]],
+    *,
+    last_seq: int,
+    last_hash: bytes,
+    existing: dict[str, int],
+    recorded_at: int,
+) -> Assigned:
+    """Give new events their sequence numbers and chain hashes; duplicates get the stored seq.
+
+    `existing` maps already-stored event ids (of this batch) to their sequence numbers.
+    """
+    new: list[tuple[int, Prepared, bytes]] = []
+    results: list[list[int]] = []
+    seq, prev = last_seq, last_hash
+    if not existing and _distinct(batches):  # the usual case: every event is new
+        for batch in batches:
+            first = seq + 1
+            for p in batch:
+                seq += 1
+                prev = link(prev, seq, recorded_at, p.part)
+                new.append((seq, p, prev))
+            results.append(list(range(first, seq + 1)))
+        return Assigned(new, results, seq, prev)
+    seen = dict(existing)
+    for batch in batches:
+        seqs = []
+        for p in batch:
+            stored = seen.get(p.event_id)
+            if stored is not None:
+                seqs.append(stored)
+                continue
+            seq += 1
+            prev = link(prev, seq, recorded_at, p.part)
+            new.append((seq, p, prev))
+            seen[p.event_id] = seq
+            seqs.append(seq)
+        results.append(seqs)
+    return Assigned(new, results, seq, prev)
