@@ -19,11 +19,14 @@ from msgspec.structs import replace
 
 from domain.events import PositionReported, PresetChanged, Recorded, Seeked, TrackChanged
 from domain.state import Policy, State
+from domain.timing import event_time
 
 POSITION_THROTTLE_MS: Final[int] = 100
 LEARN_DEBOUNCE_MS: Final[int] = 500
 EXPLORATION_ACTIONS: Final[int] = 10
 EXPLORATION_WINDOW_MS: Final[int] = 1_000
+#: The audit mark of an event timed by the store's clock instead of its own (`domain.timing`).
+CLOCK_SKEW: Final[str] = "clock-skew"
 
 
 class PresetDecision(msgspec.Struct, frozen=True):
@@ -88,11 +91,24 @@ def audit_mark(state_before: State, recorded: Recorded) -> str:
     "throttled": a position report inside the throttle window (kept in the log, not acted on);
     "exploring": a user action during exploration (applied, nothing learned);
     "not-learned": a preset change applied at once but not learned (debounced, nothing playing,
-    or no change).
+    or no change);
+    "clock-skew": the event's occurred-at was set aside for the store's clock
+    (`domain.timing`), alone or before another mark ("clock-skew+throttled").
     """
-    now = max(recorded.occurred_at, state_before.clock_ms)
+    now, skewed, _ = event_time(
+        state_before.clock_ms,
+        state_before.recorded_ms,
+        recorded.occurred_at,
+        recorded.recorded_at,
+    )
+    mark = _policy_mark(state_before, recorded.event, now)
+    if skewed:
+        return f"{CLOCK_SKEW}+{mark}" if mark else CLOCK_SKEW
+    return mark
+
+
+def _policy_mark(state_before: State, event: object, now: int) -> str:
     policy = state_before.policy
-    event = recorded.event
     if isinstance(event, PositionReported):
         return "throttled" if is_throttled(policy, now) else ""
     if isinstance(event, PresetChanged):

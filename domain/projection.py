@@ -2,8 +2,9 @@
 
 `evolve` never raises on an event that does not apply (a deletion of an unknown track, a position
 report with nothing playing): it counts it in `State.ignored` and leaves everything else alone.
-Time inside the fold is the events' own `occurred_at`, made monotonic (`State.clock_ms`), so a
-client whose clock stepped backwards cannot make the playhead run backwards.
+Time inside the fold is each event's time by `domain.timing` (its own `occurred_at` when that is
+plausible beside the store's `recorded_at`, else the store's clock), monotonic (`State.clock_ms`),
+so no client's clock can freeze the state, hold it back or make the playhead run backwards.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from domain.events import (
 )
 from domain.plan import needs_replan, replan
 from domain.state import Analysis, Level, Playback, State, Track
+from domain.timing import event_time
 
 _SKIP_MARGIN_MS = 2_000
 
@@ -279,7 +281,9 @@ _HANDLERS: dict[type, _Handler] = {
 
 def evolve(state: State, recorded: Recorded) -> State:
     """The state after one more event. Pure and total."""
-    now = recorded.occurred_at if recorded.occurred_at > state.clock_ms else state.clock_ms
+    now, skewed, reference = event_time(
+        state.clock_ms, state.recorded_ms, recorded.occurred_at, recorded.recorded_at
+    )
     event: DomainEvent = recorded.event
     if state.cache.discarded:
         state = replace(state, cache=replace(state.cache, discarded=()))
@@ -287,7 +291,15 @@ def evolve(state: State, recorded: Recorded) -> State:
     after = _ignored(state) if handler is None else handler(state, event, now)
     if needs_replan(after, now):
         after = replan(after, now)
-    return replace(after, seq=recorded.seq, clock_ms=now)
+    if skewed:
+        return replace(
+            after,
+            seq=recorded.seq,
+            clock_ms=now,
+            recorded_ms=reference,
+            clock_skewed=after.clock_skewed + 1,
+        )
+    return replace(after, seq=recorded.seq, clock_ms=now, recorded_ms=reference)
 
 
 def fold(events: Iterable[Recorded], state: State | None = None) -> State:

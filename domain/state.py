@@ -13,7 +13,7 @@ from domain.pmap import PMap
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 8
+PROJECTION_VERSION: Final[int] = 9
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -219,7 +219,9 @@ class Stats(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seq: int = 0
-    clock_ms: int = 0
+    clock_ms: int = 0  # event time (`domain.timing`): monotonic, never beyond the store's clock
+    recorded_ms: int = 0  # when the store recorded the last live event (`domain.timing`)
+    clock_skewed: int = 0  # events whose occurred-at was set aside (`domain.timing`)
     tracks: TrackMap = msgspec.field(default_factory=TrackMap)
     playback: Playback = msgspec.field(default_factory=Playback)
     ignored: int = 0

@@ -23,6 +23,9 @@ from tests.domain.golden.regenerate import printed_hash, run
 
 SEEDS = ("0", "1", "12345")
 START = 1_795_514_400_000  # 2026-11-24T10:00:00Z
+#: When the in-memory folds say the session was recorded: ingested a week after it happened
+#: (the CLI's ingest records it now; either way it is timed by its own `at` values).
+INGESTED_AT = START + 7 * 86_400_000
 
 FOLD_SCRIPT = """
 import sys
@@ -32,7 +35,7 @@ from domain.events import Recorded
 from domain.projection import fold
 from domain.state import state_hash
 log = [
-    Recorded(seq, new.event_id, new.occurred_at, 0, new.event)
+    Recorded(seq, new.event_id, new.occurred_at, int(sys.argv[2]), new.event)
     for seq, new in enumerate(read_session(Path(sys.argv[1])), start=1)
 ]
 print(state_hash(fold(log)))
@@ -133,7 +136,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def in_process_hash(session: Path) -> str:
     log = [
-        Recorded(seq, new.event_id, new.occurred_at, 0, new.event)
+        Recorded(seq, new.event_id, new.occurred_at, INGESTED_AT, new.event)
         for seq, new in enumerate(read_session(session), start=1)
     ]
     state = fold(log)
@@ -146,7 +149,8 @@ def test_fold_gives_the_same_hash_under_every_hash_seed(
     session: Path, in_process_hash: str, tmp_path: Path
 ) -> None:
     hashes = {
-        seed: _python(seed, "-c", FOLD_SCRIPT, str(session), cwd=tmp_path).strip() for seed in SEEDS
+        seed: _python(seed, "-c", FOLD_SCRIPT, str(session), str(INGESTED_AT), cwd=tmp_path).strip()
+        for seed in SEEDS
     }
     assert set(hashes.values()) == {in_process_hash}, hashes
 
