@@ -15,7 +15,7 @@ import pytest
 
 from adapters.cli import main
 
-T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z
+T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z: in the past, so no event is dated after its ingest
 KEY = {"track": "t1", "revision": 0, "preset": "warm", "intensity_tenths": 5}
 FINGERPRINT = {"size": 1000, "mtime_ns": 1, "content_hash": "ab"}
 
@@ -121,7 +121,7 @@ def test_log_time_ranges(recorded: Path, capsys: pytest.CaptureFixture[str]) -> 
         "--format",
         "jsonl",
         "--from",
-        "2027-01-15T08:00:30Z",
+        "2023-11-14T22:13:50Z",
         "--to",
         str(T0 + 50_000),
         capsys=capsys,
