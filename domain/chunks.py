@@ -25,7 +25,7 @@ from domain.events import (
     MemoryPressureChanged,
     NextTrackQueued,
 )
-from domain.plan import place, replan, retry_delay
+from domain.plan import TRANSIENT, place, replan, retry_delay, store_retry_delay
 from domain.state import Budgets, Cache, Failure, Features, Held, InFlight, State
 from domain.tiers import chunk_id, is_current
 
@@ -104,14 +104,22 @@ def chunk_failed(state: State, event: ChunkFailed, now: int) -> State:
     cache = state.cache
     inflight, failures = _landed(cache, ident)
     if event.reason != "cancelled":
-        previous = cache.failures.get(ident)
-        attempts = 1 if previous is None else previous.attempts + 1
         failures = dict(failures)
-        failures[ident] = Failure(event.key, attempts, now + retry_delay(attempts), event.reason)
+        failures[ident] = _failure(cache.failures.get(ident), event, now)
     cache = replace(cache, inflight=inflight, failures=failures)
     if event.reason == "cancelled" and ident not in cache.wanted:
         return replace(state, cache=cache)  # nobody wants it: the plan does not change
     return replan(replace(state, cache=cache), now)
+
+
+def _failure(previous: Failure | None, event: ChunkFailed, now: int) -> Failure:
+    """The chunk's failure record after `event`: a store fault waits (no attempt used), any
+    other failure uses an attempt."""
+    attempts = 0 if previous is None else previous.attempts
+    if event.reason in TRANSIENT:
+        waits = 1 if previous is None else previous.waits + 1
+        return Failure(event.key, attempts, now + store_retry_delay(waits), event.reason, waits)
+    return Failure(event.key, attempts + 1, now + retry_delay(attempts + 1), event.reason)
 
 
 def chunk_file_lost(state: State, event: ChunkFileLost, now: int) -> State:

@@ -111,8 +111,23 @@ class NextTrackQueued(Event, frozen=True):
 Tenths = Annotated[int, msgspec.Meta(ge=0, le=10)]
 ChunkIndex = Annotated[int, msgspec.Meta(ge=0)]
 Feature = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+#: Why the chunk store could not take a rendered chunk: its disk is full, it is read-only, its
+#: folder is gone (or a file stands where it should be), or another I/O error. Faults of the
+#: store, not of the chunk: transient (`domain.plan.TRANSIENT`).
+StoreFault = Literal["no_space", "store_read_only", "store_missing", "store_io"]
 FailureReason = Literal[
-    "missing", "permission", "corrupt", "timeout", "crashed", "cancelled", "short", "unsupported"
+    "missing",
+    "permission",
+    "corrupt",
+    "timeout",
+    "crashed",
+    "cancelled",
+    "short",
+    "unsupported",
+    "no_space",
+    "store_read_only",
+    "store_missing",
+    "store_io",
 ]
 PressureLevel = Literal["normal", "warning", "critical", "emergency"]
 
@@ -245,6 +260,22 @@ class ServiceStopped(Event, frozen=True):
     reason: str
 
 
+WriteFault = Literal["busy", "disk_full", "read_only", "damaged", "unavailable"]
+
+
+class WritesResumed(Event, frozen=True):
+    """The log could not be written for `down_ms` (`cause`: another process held its lock, its
+    disk was full, it was read-only, its last row was damaged, another error of the file), and
+    can be again: meanwhile the service refused `refused` writes of its clients (nothing of them
+    is in the log) and kept `deferred` facts of its own, appended with this event."""
+
+    cause: WriteFault
+    down_ms: Count
+    refused: Count = 0
+    deferred: Count = 0
+    detail: str = ""
+
+
 UnreadableReason = Literal[
     "missing", "directory", "empty", "permission", "unsupported", "wrong_extension", "corrupt"
 ]
@@ -287,6 +318,7 @@ DomainEvent: TypeAlias = (
     | MemoryPressureChanged
     | ServiceStarted
     | ServiceStopped
+    | WritesResumed
     | TrackUnreadable
 )
 

@@ -7,12 +7,12 @@ so its cost (tens of chunks, never the library) is paid on a small share of even
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, get_args
 
 from msgspec.structs import replace
 
 from domain import habits
-from domain.events import ChunkKey
+from domain.events import ChunkKey, StoreFault
 from domain.state import Budgets, Cache, Failure, Held, Job, State, TierName, Want
 from domain.tiers import (
     TIERS,
@@ -32,11 +32,22 @@ from domain.tiers import (
 MAX_ATTEMPTS: Final[int] = 3
 RETRY_BASE_MS: Final[int] = 10_000
 RETRY_FACTOR: Final[int] = 4
+#: Failures of the chunk store, not of the chunk (no space, read-only, folder gone, I/O): they
+#: use none of the chunk's attempts and are retried as the store may have recovered, after
+#: 2 s, 4 s, 8 s ... at most 30 s apart.
+TRANSIENT: Final[frozenset[str]] = frozenset(get_args(StoreFault))
+STORE_RETRY_BASE_MS: Final[int] = 2_000
+STORE_RETRY_MAX_MS: Final[int] = 30_000
 
 
 def retry_delay(attempts: int) -> int:
     """Backoff after the `attempts`-th failure: 10 s, 40 s, ..."""
     return int(RETRY_BASE_MS * RETRY_FACTOR ** max(0, attempts - 1))
+
+
+def store_retry_delay(waits: int) -> int:
+    """Backoff after the `waits`-th store fault in a row: 2 s, 4 s, 8 s, ... at most 30 s."""
+    return min(STORE_RETRY_MAX_MS, STORE_RETRY_BASE_MS << min(max(0, waits - 1), 16))
 
 
 def blocked(failure: Failure | None, now: int) -> bool:

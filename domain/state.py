@@ -13,7 +13,7 @@ from domain.pmap import PMap
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 9
+PROJECTION_VERSION: Final[int] = 10
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -113,12 +113,15 @@ class InFlight(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Failure(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Failed renders of one chunk; retried at `retry_at` until `attempts` reaches the limit."""
+    """Failed renders of one chunk; retried at `retry_at` until `attempts` reaches the limit.
+    A failure of the chunk store (`domain.plan.TRANSIENT`) uses no attempt: `waits` counts those
+    in a row, for their own back-off."""
 
     key: ChunkKey
     attempts: int
     retry_at: int
     reason: str
+    waits: int = 0
 
 
 class Want(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -8,6 +8,12 @@ The store holds bytes; what they encode (FLAC, see docs/audio.md) is the audio a
 - Writes go to a `.tmp` name in the same folder, are flushed and fsynced, then renamed over the
   real name and the folder is fsynced: a crash leaves a whole chunk or no chunk under a real name,
   and at most a temporary file that `remove_partials` deletes.
+- A write the store cannot take (disk full, read-only folder, a file where a folder should be,
+  another I/O error) raises `ChunkWriteError` with the fault (`domain.events.StoreFault`) and no
+  absolute path; the temporary file is removed if it can be. A deleted chunk folder is created
+  again by the next write (its chunks are gone: reading them finds no file).
+- Deletions that the file system refuses (a read-only folder) leave the file and say so in their
+  result; they never raise: what is left is an orphan the next start-up removes.
 - The checksum is SHA-256 of the file's bytes ("sha256:<hex>"), recorded in `ChunkRendered`.
   Reading checks the size first (cheap) and then the checksum, so a partial, damaged or foreign
   file at a chunk's name is refused, never served.
@@ -15,6 +21,7 @@ The store holds bytes; what they encode (FLAC, see docs/audio.md) is the audio a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from domain.events import ChunkKey
+from domain.events import ChunkKey, StoreFault
 from storage.errors import StoreError
 
 SUFFIX: Final = ".flac"
@@ -44,6 +51,35 @@ class ChunkStoreError(StoreError):
         self.key = key
         self.path = path
         self.reason = reason
+
+
+class ChunkWriteError(ChunkStoreError):
+    """The store cannot take the chunk's file now (`fault`); `path` is relative to its root."""
+
+    def __init__(self, key: ChunkKey, fault: StoreFault, detail: str) -> None:
+        super().__init__(key, Path(chunk_path(key)), f"{_FAULT_WORDS[fault]} ({detail})")
+        self.fault: StoreFault = fault
+        self.detail = detail
+
+
+_FAULT_WORDS: Final[dict[str, str]] = {
+    "no_space": "no space left for the chunk store",
+    "store_read_only": "the chunk store cannot be written",
+    "store_missing": "the chunk folder is missing or not a folder",
+    "store_io": "the chunk store failed",
+}
+
+
+def store_fault(error: OSError) -> StoreFault:
+    """Which fault of the store an OSError of a write is, by its errno."""
+    code = error.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "no_space"
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "store_read_only"
+    if code in (errno.ENOENT, errno.ENOTDIR, errno.EEXIST):
+        return "store_missing"
+    return "store_io"
 
 
 class ChunkMissingError(ChunkStoreError):
@@ -88,7 +124,14 @@ class FileChunkStore:
         return self.root / chunk_path(key)
 
     def write(self, key: ChunkKey, data: bytes) -> StoredChunk:
-        """Store `data` as the chunk's file, replacing any previous one atomically."""
+        """Store `data` as the chunk's file, replacing any previous one atomically;
+        ChunkWriteError when the store cannot take it."""
+        try:
+            return self._write(key, data)
+        except OSError as e:
+            raise ChunkWriteError(key, store_fault(e), e.strerror or type(e).__name__) from e
+
+    def _write(self, key: ChunkKey, data: bytes) -> StoredChunk:
         final = self.path_of(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
@@ -99,7 +142,7 @@ class FileChunkStore:
                 os.fsync(out.fileno())
             os.replace(temp, final)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            _unlink(temp)
             raise
         _fsync_dir(final.parent)
         return StoredChunk(chunk_path(key), len(data), checksum_of(data))
@@ -130,12 +173,8 @@ class FileChunkStore:
         return True
 
     def delete(self, key: ChunkKey) -> bool:
-        """Remove the chunk's file; True if there was one. Deleting twice is fine."""
-        try:
-            self.path_of(key).unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        """Remove the chunk's file; True if it was removed. Deleting twice is fine."""
+        return _unlink(self.path_of(key))
 
     def delete_track(self, track: str) -> None:
         """Remove every chunk of `track`, of every revision."""
@@ -151,20 +190,25 @@ class FileChunkStore:
         """Delete temporary files a crash left behind; how many there were."""
         removed = 0
         for path in self.root.glob("*/*/r*/.*" + TEMP_SUFFIX):
-            path.unlink(missing_ok=True)
-            removed += 1
+            removed += _unlink(path)
         return removed
 
     def remove_file(self, relative: str) -> bool:
-        """Delete a file found by `files()` that the log does not know (an orphan)."""
+        """Delete a file found by `files()` that the log does not know (an orphan); True if it
+        was removed."""
         path = (self.root / relative).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"{relative!r} is outside the chunk store")
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        return _unlink(path)
+
+
+def _unlink(path: Path) -> bool:
+    """Remove a file: False when it is not there or the file system refuses (read-only)."""
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:

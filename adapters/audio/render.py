@@ -1,8 +1,9 @@
 """Render one chunk: decode a window around it, run the preset, encode FLAC, store it.
 
 `render_chunk` is what a render worker calls. It returns the outcome as an event, `ChunkRendered`
-or `ChunkFailed`; it raises only for failures of the machine (disk full, out of memory), which
-the worker loop records as a crash.
+or `ChunkFailed` (a chunk store that cannot take the file is a failure with the store's fault:
+`no_space`, `store_read_only`, `store_missing`, `store_io`); it raises only for failures of the
+machine (out of memory), which the worker loop records as a crash.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from adapters.audio.dsp import Signal, block_size
 from adapters.audio.errors import AudioReadError
 from adapters.audio.presets import Chain, TrackLevel, chain_for, render_window
 from domain.events import ChunkFailed, ChunkKey, ChunkRendered, FrameSpan
-from storage.chunks import FileChunkStore
+from storage.chunks import ChunkWriteError, FileChunkStore
 
 CHUNK_SECONDS: Final = 30.0
 FLAC_LEVEL: Final = 0.0  # libFLAC level 0: a few % larger than level 5 and twice as fast
@@ -118,7 +119,10 @@ def render_chunk(
     if span.delivered == 0:
         return _nothing_decoded(key, span, label)
     cancel.checkpoint()
-    stored = store.write(key, encode_flac(span.samples, rate))
+    try:
+        stored = store.write(key, encode_flac(span.samples, rate))
+    except ChunkWriteError as e:
+        return ChunkFailed(key, e.fault, str(e))
     return ChunkRendered(
         key,
         stored.path,

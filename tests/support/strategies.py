@@ -127,6 +127,7 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
     "MemoryPressureChanged": {"level": "warning", "used_fraction": 0.82},
     "ServiceStarted": {"version": "0.1.0"},
     "ServiceStopped": {"reason": "signal"},
+    "WritesResumed": {"cause": "busy", "down_ms": 12_000, "refused": 3, "deferred": 2},
 }
 
 #: One valid instance of every known event type (validated against its schema by msgspec).
