@@ -59,11 +59,22 @@ def sources() -> Sources:
 
 @asynccontextmanager
 async def open_log(
-    path: Path, *, create: bool, migrate: bool, clock: Clock | None = None
+    path: Path,
+    *,
+    create: bool,
+    migrate: bool,
+    clock: Clock | None = None,
+    busy_timeout_s: float = 5.0,
 ) -> AsyncIterator[Log]:
     """The SQLite log at `path` (event store and snapshots); `create=False` refuses a missing
     database, `migrate=False` one whose schema is not at the head revision."""
-    opened = open_sqlite_log(path, clock=clock or sources().clock, create=create, migrate=migrate)
+    opened = open_sqlite_log(
+        path,
+        clock=clock or sources().clock,
+        create=create,
+        migrate=migrate,
+        busy_timeout_s=busy_timeout_s,
+    )
     async with opened as log:
         yield log
 
@@ -86,7 +97,13 @@ async def service(
     wired = sources()
     with ServiceLock(config.db):
         async with (
-            open_log(config.db, create=True, migrate=True, clock=wired.clock) as log,
+            open_log(
+                config.db,
+                create=True,
+                migrate=True,
+                clock=wired.clock,
+                busy_timeout_s=config.busy_timeout_s,
+            ) as log,
             running_service(
                 config,
                 log=log,

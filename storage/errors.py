@@ -50,11 +50,17 @@ class DatabaseReplacedError(DatabaseError):
     """The database file or its WAL was deleted or replaced while the store had it open: what
     is written now could not survive, so the store stops writing (every later append raises
     this) and nothing since the last acknowledged append was acknowledged. `what` names the
-    file; reopening the store on the right file is the way out."""
+    file; `rescued`, when set, is a copy of the log as the store still saw it (every event it
+    acknowledged). Reopening the store on the right file is the way out."""
 
-    def __init__(self, path: Path | str, what: Path | str, reason: str) -> None:
-        super().__init__(path, f"{what} {reason} while in use; the store stopped writing")
+    def __init__(
+        self, path: Path | str, what: Path | str, reason: str, rescued: Path | None = None
+    ) -> None:
+        kept = f"; the log as it was is kept in {rescued}" if rescued is not None else ""
+        super().__init__(path, f"{what} {reason} while in use; the store stopped writing{kept}")
         self.what = Path(what)
+        self.rescued = rescued
+        self.how = reason
 
 
 class InvalidEventError(StoreError):

@@ -13,12 +13,20 @@ from storage.sqlite_store import SqliteEventStore
 
 @asynccontextmanager
 async def open_sqlite_log(
-    path: Path, *, clock: Callable[[], int], create: bool, migrate: bool
+    path: Path,
+    *,
+    clock: Callable[[], int],
+    create: bool,
+    migrate: bool,
+    busy_timeout_s: float = 5.0,
 ) -> AsyncIterator[Log]:
     """The log at `path`; `create=False` refuses a missing database, `migrate=False` one whose
-    schema is not at the head revision."""
-    events = await SqliteEventStore.open(path, clock=clock, create=create, migrate=migrate)
-    snapshots = SqliteSnapshotStore.open(events.path)
+    schema is not at the head revision; an append waits `busy_timeout_s` at most for the write
+    lock another process holds."""
+    events = await SqliteEventStore.open(
+        path, clock=clock, create=create, migrate=migrate, busy_timeout_s=busy_timeout_s
+    )
+    snapshots = SqliteSnapshotStore.open(events.path, busy_timeout_s=busy_timeout_s)
     try:
         yield Log(events, snapshots)
     finally:

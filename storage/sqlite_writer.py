@@ -37,7 +37,7 @@ import msgspec
 from storage.batch import Assigned, Prepared, assign
 from storage.chain import CHAIN_FORMAT, GENESIS_DIGEST
 from storage.checkpoint import Checkpointer
-from storage.errors import DatabaseError, MalformedRowError, StoreError
+from storage.errors import DatabaseError, DatabaseReplacedError, MalformedRowError, StoreError
 from storage.row import COLUMNS
 from storage.sqlite_file import BUSY_CODES, FileIdentity, primary_code, translate, wal_path
 from storage.sqlite_rows import id_bytes, id_text
@@ -194,15 +194,34 @@ class SqliteWriter:
         return results
 
     def _check_files(self) -> None:
-        """The files committed to are still the store's; a WAL over the cap is truncated."""
+        """The files committed to are still the store's; a WAL over the cap is truncated.
+        When they are not, the log as this connection still sees it (the deleted or replaced
+        files stay open) is copied beside the database first, so what was acknowledged is kept."""
         try:
             self._database.check(self.path)
             wal = self._wal.check(self.path)
+        except DatabaseReplacedError as e:
+            self._failed = DatabaseReplacedError(self.path, e.what, e.how, self._rescue())
+            raise self._failed from e
         except StoreError as e:
             self._failed = e
             raise
         if wal.st_size > self._wal_cap:
             self._checkpointer.urgent()
+
+    def _rescue(self) -> Path | None:
+        """A copy of the whole log through this connection (SQLite's backup API), or None."""
+        target = self.path.with_name(f"{self.path.name}.rescued-{self._clock()}")
+        try:
+            copy = sqlite3.connect(str(target))
+            try:
+                self._connection.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                copy.close()
+        except (sqlite3.Error, OSError):
+            return None
+        return target
 
     # --- the transaction ----------------------------------------------------------------------
 

@@ -84,6 +84,29 @@ _WAIT = _query(
     {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_MS},
     "how long to wait for a chunk that is not ready (default 10000)",
 )
+#: While the log cannot be written (degraded mode), with Retry-After.
+_UNWRITABLE = {
+    "503": {
+        "description": "the log cannot be written now (busy, read-only, replaced): nothing was "
+        "recorded; try again after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {JSON: {"schema": _ref("ErrorBody")}},
+    },
+    "507": {
+        "description": "the log's disk is full: nothing was recorded; try again after "
+        "Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {JSON: {"schema": _ref("ErrorBody")}},
+    },
+}
+#: While the log cannot be read.
+_UNREADABLE = {
+    "503": {
+        "description": "the log cannot be read now; try again after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {JSON: {"schema": _ref("ErrorBody")}},
+    },
+}
 _CHUNK_RESPONSES = {
     "200": {
         "description": "the chunk (a hit, or rendered while waiting): 16-bit FLAC",
@@ -103,6 +126,7 @@ _CHUNK_RESPONSES = {
     "404": _error("nothing playing, unknown track or revision, or past the end"),
     "410": _error("the render failed on every attempt; tried again only when the file changes"),
     "422": _error("a bad parameter (named in `field`)"),
+    **_UNWRITABLE,
 }
 
 
@@ -139,6 +163,7 @@ def _paths() -> dict[str, Any]:
                     "400": _error("not JSON, or a bad header"),
                     "413": _error("body over the size limit"),
                     "422": _error("not a valid interaction (the bad field is named)"),
+                    **_UNWRITABLE,
                 },
             }
         },
@@ -168,7 +193,10 @@ def _paths() -> dict[str, Any]:
         "/v1/tracks": {
             "get": {
                 "summary": "The library as the log knows it",
-                "responses": {"200": _ok("Tracks", "tracks with their chunk counts")},
+                "responses": {
+                    "200": _ok("Tracks", "tracks with their chunk counts"),
+                    **_UNREADABLE,
+                },
             }
         },
         "/v1/events": {
@@ -188,7 +216,11 @@ def _paths() -> dict[str, Any]:
                     _query("from", moment, "occurred at or after"),
                     _query("to", moment, "occurred at or before"),
                 ],
-                "responses": {"200": _ok("LogPage", "a page"), "422": _error("a bad filter")},
+                "responses": {
+                    "200": _ok("LogPage", "a page"),
+                    "422": _error("a bad filter"),
+                    **_UNREADABLE,
+                },
             }
         },
         "/v1/stream": {

@@ -7,7 +7,8 @@ from typing import Any
 
 import msgspec
 
-from adapters.runtime.status import Outcomes
+from adapters.runtime.status import Outcomes, StoreHealth
+from adapters.runtime.writes import LogStatus
 from domain.events import ChunkKey
 from storage.row import LogRow
 
@@ -90,6 +91,9 @@ class Status(msgspec.Struct, frozen=True):
     library: LibraryStatus
     predictor_accuracy: float | None
     throttled: int
+    clock_skewed: int  # events timed by the store's clock, not their own (README, Event time)
+    log: LogStatus  # whether the log can be written (degraded mode)
+    chunk_store: StoreHealth  # whether the chunk store takes rendered chunks
 
 
 class TrackInfo(msgspec.Struct, frozen=True):

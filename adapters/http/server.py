@@ -29,6 +29,8 @@ from adapters.http.config import HttpConfig, HttpConfigError
 from adapters.http.routes import Api, json_response
 from adapters.http.schemas import ErrorBody, ErrorDetail
 from adapters.runtime.player import Player
+from adapters.runtime.writes import LogUnwritableError, retry_after_header
+from storage.errors import DatabaseError, StoreError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -40,10 +42,41 @@ def build_app(player: Player, config: HttpConfig) -> tuple[ASGIApp, Api]:
     api = Api(player, config)
     app = Starlette(
         routes=api.routes(),
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            LogUnwritableError: _log_unwritable,
+            StoreError: _store_error,
+            Exception: _internal_error,
+        },
     )
     wrapped: ASGIApp = BearerAuth(app, config.token) if config.token else app
     return wrapped, api
+
+
+async def _log_unwritable(request: Request, exc: Exception) -> Response:
+    """The log cannot be written now: 507 while its disk is full, else 503; try again later."""
+    assert isinstance(exc, LogUnwritableError)
+    status = 507 if exc.cause == "disk_full" else 503
+    code = "log-" + exc.cause.replace("_", "-")
+    message = f"the event log cannot be written now: {exc.detail}; nothing was recorded"
+    headers = {"Retry-After": retry_after_header(exc.retry_after_s)}
+    return json_response(ErrorBody(ErrorDetail(code, message)), status, headers)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """The log cannot be read now (or is damaged): 503, without the database's path."""
+    assert isinstance(exc, StoreError)
+    reason = getattr(exc, "reason", None) if isinstance(exc, DatabaseError) else str(exc)
+    message = f"the event log cannot be used now: {reason or type(exc).__name__}"
+    headers = {"Retry-After": "5"}
+    return json_response(ErrorBody(ErrorDetail("log-unavailable", message)), 503, headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug: a JSON 500 naming only the error's type (the traceback goes to the log)."""
+    message = f"internal error ({type(exc).__name__}); the service log has the details"
+    return json_response(ErrorBody(ErrorDetail("internal", message)), 500)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

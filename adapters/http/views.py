@@ -68,6 +68,9 @@ def status_of(player: Player) -> Status:
             round(predictor.correct / predictor.predictions, 4) if predictor.predictions else None
         ),
         throttled=state.policy.throttled,
+        clock_skewed=state.clock_skewed,
+        log=runtime.log,
+        chunk_store=runtime.chunk_store,
     )
 
 

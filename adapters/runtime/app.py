@@ -4,6 +4,12 @@ Appends are acknowledged as soon as their commit is done; folding runs in its ow
 (`follow`), which reads the tail of the log after the state's sequence number, so events appended
 by anyone (this process, a CLI `ingest` beside it) end up in the state in log order.
 Listeners (the scheduler, the janitor) are called after each fold with the new state.
+
+Two kinds of writes (`adapters.runtime.writes`, degraded mode): a client's events (`append`)
+are acknowledged once committed, or refused with `LogUnwritableError` when the log cannot be
+written (nothing of them is kept); the service's own facts (`record`, `keep`) are appended, or
+kept in order and appended once the log can be written again. Reading and folding go on either
+way: a fold or a snapshot that fails is tried again later, never the end of the service.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from collections.abc import Callable, Sequence
 import anyio
 from anyio.abc import TaskStatus
 
+from adapters.runtime.writes import WRITE_FAULTS, LogWrites
 from domain.events import DomainEvent, NewEvent
 from domain.projection import evolve
 from domain.state import State
+from storage.errors import StoreError
 from storage.log import SNAPSHOTS_KEPT, Log
 
 logger = logging.getLogger(__name__)
@@ -44,13 +52,23 @@ class Application:
         self._discarded: list[str] = []
         self._acknowledged = state.seq
         self._snapshot_seq: int | None = None  # of the newest snapshot, read from the log once
+        self.writes = LogWrites(self._commit, clock=clock, new_id=new_id)
+        self._read_error = ""  # the last error folding met, said once
 
     @property
     def state(self) -> State:
         return self._state
 
     async def append(self, events: Sequence[NewEvent]) -> list[int]:
-        """Append in one transaction; returns the sequence numbers once committed."""
+        """A client's events in one transaction: their sequence numbers once committed, or
+        `LogUnwritableError` when the log cannot be written now (nothing of them is kept)."""
+        self.writes.refuse_if_down()
+        try:
+            return await self._commit(events)
+        except WRITE_FAULTS as e:
+            raise self.writes.refused(e) from e
+
+    async def _commit(self, events: Sequence[NewEvent]) -> list[int]:
         seqs = await self.log.events.append(events)
         if seqs:
             self._acknowledged = max(self._acknowledged, max(seqs))
@@ -58,9 +76,15 @@ class Application:
         return seqs
 
     async def record(self, *events: DomainEvent, occurred_at: int | None = None) -> list[int]:
-        """Append facts observed now by this process (worker outcomes, monitors, lifecycle)."""
+        """Facts observed now by this process (worker outcomes, monitors, lifecycle): appended,
+        or kept until the log can be written (`[]` then)."""
         at = self.clock() if occurred_at is None else occurred_at
-        return await self.append([NewEvent(self.new_id(), at, event) for event in events])
+        return await self.keep([NewEvent(self.new_id(), at, event) for event in events])
+
+    async def keep(self, events: Sequence[NewEvent]) -> list[int]:
+        """The service's own facts, already timed (the library watcher's batches): appended, or
+        kept in order until the log can be written (`[]` then)."""
+        return await self.writes.keep(events)
 
     async def catch_up(self) -> State:
         """Fold whatever the log holds past the state; snapshot when due."""
@@ -85,9 +109,13 @@ class Application:
             return
         if self._snapshot_seq is None:
             self._snapshot_seq = await self.log.snapshots.latest_seq() or 0
-        if state.seq - self._snapshot_seq >= self._snapshot_every:
-            await self.log.snapshots.save(state, created_at=self.clock())
-            await self.log.snapshots.prune(keep=SNAPSHOTS_KEPT)
+        if state.seq - self._snapshot_seq >= self._snapshot_every and self.writes.writable:
+            try:
+                await self.log.snapshots.save(state, created_at=self.clock())
+                await self.log.snapshots.prune(keep=SNAPSHOTS_KEPT)
+            except WRITE_FAULTS as e:  # a snapshot only saves replay time: tried again later
+                logger.warning("no snapshot at sequence %d: %s", state.seq, e)
+                return
             self._snapshot_seq = state.seq
 
     def take_discarded(self) -> list[str]:
@@ -109,7 +137,15 @@ class Application:
             with anyio.move_on_after(poll_s):
                 await self._appended.wait()
             self._appended = anyio.Event()
-            await self.catch_up()
+            try:
+                await self.catch_up()
+            except StoreError as e:  # the log cannot be read now: keep the state, try again
+                if str(e) != self._read_error:
+                    logger.warning("folding the log failed (tried again): %s", e)
+                self._read_error = str(e)
+                await anyio.sleep(poll_s)
+            else:
+                self._read_error = ""
 
     async def changed(self, after_seq: int) -> State:
         """Wait until the state is past `after_seq` (use with a deadline)."""

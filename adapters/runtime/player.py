@@ -16,11 +16,12 @@ import msgspec
 
 from adapters.runtime.app import Application
 from adapters.runtime.status import RuntimeStatus
+from adapters.runtime.writes import LogUnwritableError
 from domain.events import ChunkFileLost, ChunkKey, ChunkRequested, DomainEvent, NewEvent
 from domain.plan import MAX_ATTEMPTS, blocked
 from domain.state import Failure, State
 from domain.tiers import chunk_count, chunk_id
-from storage.chunks import ChunkStoreError, FileChunkStore
+from storage.chunks import ChunkStoreError, FileChunkStore, chunk_path
 from storage.row import StoredRow
 
 ChunkStatus = Literal["hit", "rendered", "pending", "failed", "unavailable"]
@@ -117,14 +118,21 @@ class Player:
 
     async def chunk_by_key(self, key: ChunkKey, *, wait_s: float) -> ChunkResult:
         """Ask for any chunk (track, revision, preset, intensity, index): a hit, or the most
-        urgent job, waited on up to `wait_s`."""
+        urgent job, waited on up to `wait_s`. While the log cannot be written a ready chunk is
+        served without recording the request; any other raises `LogUnwritableError`."""
         if not known(await self.app.settled(), key):
             return ChunkResult(
                 "unavailable", None, detail="unknown track or revision, or past its end"
             )
         began = time.perf_counter()
-        seq = await self.interact(ChunkRequested(key=key))
         ident = chunk_id(key)
+        try:
+            seq = await self.interact(ChunkRequested(key=key))
+        except LogUnwritableError:  # degraded: a ready chunk is still served, unrecorded
+            entry = self.app.state.cache.held.get(ident)
+            if entry is None:
+                raise
+            return await self._read(key, "hit", entry.origin, began)
         state = await self.app.until_seq(seq)
         entry = state.cache.held.get(ident)
         if entry is not None:
@@ -160,9 +168,10 @@ class Player:
             data = await anyio.to_thread.run_sync(
                 lambda: self.chunks.read(key, size=entry.bytes, checksum=entry.checksum)
             )
-        except ChunkStoreError as e:
-            await self.app.record(ChunkFileLost(key=key, detail=str(e)))
-            return ChunkResult("pending", key, detail=f"chunk file unusable: {e}")
+        except ChunkStoreError as e:  # named by its path in the store, never the absolute one
+            detail = f"{chunk_path(key)}: {e.reason}"
+            await self.app.record(ChunkFileLost(key=key, detail=detail))
+            return ChunkResult("pending", key, detail=f"chunk file unusable: {e.reason}")
         return ChunkResult(status, key, tier, data, entry.checksum, _since(began))
 
 

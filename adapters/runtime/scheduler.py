@@ -20,6 +20,7 @@ and with the background analysis of the library when there is room.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Final
@@ -33,7 +34,7 @@ from adapters.runtime.analysis import AnalysisQueue, Measured
 from adapters.runtime.app import Application
 from adapters.runtime.checks import lifecycle_events
 from adapters.runtime.pool import Reply, Worker, WorkerPool
-from adapters.runtime.status import Outcomes
+from adapters.runtime.status import Outcomes, StoreHealth
 from domain.dispatch import Cancel, Rank, Running, Start, dispatch
 from domain.events import (
     ChunkFailed,
@@ -42,6 +43,7 @@ from domain.events import (
     DomainEvent,
     TrackLevelled,
 )
+from domain.plan import TRANSIENT
 from domain.state import Level, State
 from domain.tiers import chunk_id
 from storage.chunks import TEMP_SUFFIX, FileChunkStore
@@ -106,6 +108,7 @@ class Scheduler:
             library_root, self.config.chunk_seconds, analyse, retry_s=self.config.analyse_retry_s
         )
         self.outcomes = Outcomes()
+        self.store_fault: StoreHealth | None = None  # the chunk store's last fault, until a render
 
     @property
     def running(self) -> list[ChunkKey]:
@@ -116,6 +119,7 @@ class Scheduler:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self.app.listeners.append(self.poke)
+        self.app.writes.on_change.append(self.poke)
         self.pool.on_change = self.poke
         async with anyio.create_task_group() as tg:
             self._task_group = tg
@@ -123,7 +127,8 @@ class Scheduler:
             while True:
                 self._poke = anyio.Event()
                 state = self.app.state
-                self._dispatch(state)
+                if self.app.writes.writable:  # no render whose outcome the log cannot take
+                    self._dispatch(state)
                 due = self.analysis.due_in(state) if self.config.analyse_library else None
                 with anyio.move_on_after(float("inf") if due is None else due):
                     await self._poke.wait()
@@ -292,6 +297,7 @@ class Scheduler:
             name = type(event).__name__
             if name == "ChunkRendered":
                 self.outcomes.rendered += 1
+                self._store_recovered()
             elif isinstance(event, TrackLevelled):
                 self.outcomes.levelled += 1
                 level = Level(event.loudness_db, event.peak)
@@ -299,6 +305,23 @@ class Scheduler:
             elif isinstance(event, ChunkFailed):
                 failed = self.outcomes.failed
                 failed[event.reason] = failed.get(event.reason, 0) + 1
+                if event.reason in TRANSIENT:
+                    self._store_failed(event)
+
+    def _store_failed(self, event: ChunkFailed) -> None:
+        if self.store_fault is None:
+            logger.warning(
+                "the chunk store cannot take rendered chunks (%s): %s; serving what is ready, "
+                "retrying each chunk as the store may recover",
+                event.reason,
+                event.detail,
+            )
+        self.store_fault = StoreHealth("failing", event.reason, event.detail)
+
+    def _store_recovered(self) -> None:
+        if self.store_fault is not None:
+            logger.warning("the chunk store takes rendered chunks again")
+            self.store_fault = None
 
     def _remove_leftovers(self, key: ChunkKey) -> None:
         """A killed render may have left its temporary file, or its file without an event."""
@@ -306,4 +329,5 @@ class Scheduler:
             self._chunks.delete(key)
         final = self._chunks.path_of(key)
         for temp in final.parent.glob(f".{final.name}.*{TEMP_SUFFIX}"):
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only store keeps it: an orphan at start
+                temp.unlink()

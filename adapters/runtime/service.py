@@ -6,6 +6,15 @@ then run the folding task, the scheduler, the memory monitor and the library wat
 composition root adds the HTTP API to the service's task group. Stop (SIGTERM, SIGINT, or the
 caller cancelling): in-flight renders are cancelled and recorded, `ServiceStopped` is appended
 and a snapshot written.
+
+Faults of a resource degrade the service, never end it: while the log cannot be written (busy,
+disk full, read-only) it serves what is ready, refuses writes and starts no render
+(`adapters.runtime.writes`), and resumes by itself; a chunk store that cannot take files fails
+the chunks it was given as transient (`domain.plan.TRANSIENT`). The one exception: when the
+database or its WAL is deleted or replaced under it, nothing it writes could be read again, so
+it stops writing, keeps serving reads for `replaced_grace_s` (players are not cut off mid-song,
+and `/v1/status` says why), then stops with `DatabaseReplacedError` (the CLI exits 2 naming the
+file): a supervisor restarts it on whatever database is then at the path.
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ from adapters.runtime.player import Player
 from adapters.runtime.pool import WorkerPool
 from adapters.runtime.recovery import Janitor, Reconciled, reconcile
 from adapters.runtime.scheduler import Scheduler, SchedulerConfig
-from adapters.runtime.status import RuntimeStatus
+from adapters.runtime.status import RuntimeStatus, StoreHealth
 from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
 from domain.state import State
 from storage.chunks import FileChunkStore
+from storage.errors import DatabaseReplacedError, StoreError
 from storage.log import Log
 from storage.projector import load_state
 
@@ -48,6 +58,10 @@ class ServiceConfig(msgspec.Struct, frozen=True):
     memory_interval_s: float = 1.0
     monitor_memory: bool = True
     watch_library: bool = True
+    #: How long the log may be locked by another process before an append is refused.
+    busy_timeout_s: float = 5.0
+    #: How long reads are still served once the database was deleted or replaced under it.
+    replaced_grace_s: float = 30.0
 
 
 class Service(msgspec.Struct):
@@ -111,8 +125,11 @@ async def running_service(
         analyse=analyse,
     )
     reason = "stopped"
+    ended: list[DatabaseReplacedError] = []
     try:
         async with anyio.create_task_group() as tg:
+            await tg.start(app.writes.run)
+            tg.start_soon(_end_when_replaced, app, config.replaced_grace_s, tg.cancel_scope, ended)
             await tg.start(app.follow)
             await tg.start(pool.run)
             await tg.start(scheduler.run)
@@ -135,6 +152,8 @@ async def running_service(
                     outcomes=msgspec.structs.replace(scheduler.outcomes),
                     watcher=watcher.status.mode if watcher is not None else "off",
                     watcher_detail=watcher.status.detail if watcher is not None else "",
+                    chunk_store=scheduler.store_fault or StoreHealth(),
+                    log=app.writes.status(),
                 )
 
             player = Player(app, chunks, status)
@@ -148,6 +167,27 @@ async def running_service(
     finally:
         with anyio.CancelScope(shield=True):
             await _stop(app, reason)
+    if ended:
+        raise ended[0]
+
+
+async def _end_when_replaced(
+    app: Application, grace_s: float, scope: anyio.CancelScope, ended: list[DatabaseReplacedError]
+) -> None:
+    """Once the database is gone from under the service: serve reads `grace_s` more, then end
+    the service with the error."""
+    await app.writes.stopped.wait()
+    error = app.writes.stop_error
+    assert error is not None
+    logger.error(
+        "%s; serving what is ready for %g s more, then stopping (restart the service on the "
+        "right database)",
+        error,
+        grace_s,
+    )
+    await anyio.sleep(grace_s)
+    ended.append(error)
+    scope.cancel()
 
 
 def _watcher(app: Application, library: Path) -> LibraryWatcher:
@@ -155,7 +195,7 @@ def _watcher(app: Application, library: Path) -> LibraryWatcher:
     was down; the files the log records unreadable are read from it first), then watches."""
 
     async def deliver(events: Sequence[NewEvent]) -> None:
-        await app.append(events)
+        await app.keep(events)  # kept while the log cannot be written: the index moved on
 
     async def unreadable() -> dict[str, Unreadable]:
         recorded = [r.event async for r in app.log.events.read(types={"TrackUnreadable"})]
@@ -179,8 +219,15 @@ def _level(value: str) -> PressureLevel:
 
 
 async def _stop(app: Application, reason: str) -> None:
+    """Record the stop and write a snapshot, as far as the log allows within 10 s."""
     with anyio.move_on_after(10):
         await app.record(ServiceStopped(reason=reason))
-        state = await app.catch_up()
-        await app.log.snapshots.save(state, created_at=app.clock())
-        logger.info("service stopped (%s) at sequence %d; snapshot written", reason, state.seq)
+        await app.writes.drain()
+        try:
+            state = await app.catch_up()
+            if app.writes.writable:
+                await app.log.snapshots.save(state, created_at=app.clock())
+        except StoreError as e:
+            logger.warning("service stopped (%s) without a snapshot: %s", reason, e)
+            return
+        logger.info("service stopped (%s) at sequence %d", reason, state.seq)

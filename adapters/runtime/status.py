@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.runtime.writes import LogStatus
 from domain.events import ChunkKey
 
 
@@ -17,6 +18,15 @@ class Outcomes(msgspec.Struct):
     preempted: int = 0  # jobs cancelled to give their worker to a more urgent one
 
 
+class StoreHealth(msgspec.Struct, frozen=True):
+    """Whether the chunk store takes rendered chunks: `failing` since a render met a fault of
+    the store (`reason`: no_space, store_read_only, store_missing, store_io), until one lands."""
+
+    status: str = "ok"
+    reason: str | None = None
+    detail: str = ""
+
+
 class RuntimeStatus(msgspec.Struct, frozen=True):
     workers: int  # configured
     alive: list[int]  # pids of the worker processes up now
@@ -24,3 +34,5 @@ class RuntimeStatus(msgspec.Struct, frozen=True):
     outcomes: Outcomes
     watcher: str
     watcher_detail: str
+    chunk_store: StoreHealth = StoreHealth()
+    log: LogStatus = LogStatus()

@@ -112,6 +112,17 @@ async def test_a_database_or_wal_gone_under_the_store_stops_it_writing(
             await store.append([new_event(Paused())])
     finally:
         await store.aclose()
+    # what the store acknowledged is kept beside the database, whole and verifiable
+    rescued = raised.value.rescued
+    assert rescued is not None and rescued.parent == db_path.parent
+    assert str(rescued) in str(raised.value)
+    kept = await SqliteEventStore.open(rescued, clock=clock, create=False, migrate=False)
+    try:
+        rows = list(kept.iter_rows())
+        assert [r.seq for r in rows][:5] == [1, 2, 3, 4, 5]
+        assert first_break(rows) is None
+    finally:
+        await kept.aclose()
 
 
 async def test_the_wal_is_kept_under_its_cap_and_truncated_when_idle(

@@ -80,9 +80,11 @@ async def test_a_crashed_worker_is_recorded_and_replaced(
         # (what else the plan wants may change once the failure is in it)
         await until(
             service,
-            lambda s: chunk_id(crashed) in s.cache.failures
-            and chunk_id(following) in s.cache.held
-            and idle(s),
+            lambda s: (
+                chunk_id(crashed) in s.cache.failures
+                and chunk_id(following) in s.cache.held
+                and idle(s)
+            ),
         )
 
         (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == crashed]
@@ -100,9 +102,11 @@ async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
         broken, following = key_of(state, track, 0), key_of(state, track, 1)
         await until(
             service,
-            lambda s: chunk_id(broken) in s.cache.failures
-            and chunk_id(following) in s.cache.held
-            and idle(s),
+            lambda s: (
+                chunk_id(broken) in s.cache.failures
+                and chunk_id(following) in s.cache.held
+                and idle(s)
+            ),
         )
         (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == broken]
         assert failed.reason == "crashed" and "a bug in the renderer" in failed.detail
