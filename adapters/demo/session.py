@@ -13,6 +13,7 @@ from typing import TextIO
 
 import anyio
 import msgspec
+import psutil
 
 from adapters.runtime.player import ChunkResult, Player
 from adapters.runtime.service import Service
@@ -58,11 +59,16 @@ class DemoTally(msgspec.Struct):
     waited: int = 0
     waited_ms: int = 0
     not_ready: int = 0
+    waits_ms: list[int] = msgspec.field(default_factory=list)
+    first_ms: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by file extension
+    listened_ms: int = 0
+    cpu_s: float = 0.0
 
 
 async def play_session(service: Service, out: TextIO, *, speed: float, wait_s: float) -> DemoTally:
     player = service.player
     tally = DemoTally()
+    cpu_before = worker_cpu_s()
     state = service.app.state
     tracks = sorted(state.tracks.items(), key=lambda item: item[1].path)
     for number, ((track_id, track), steps) in enumerate(zip(tracks, SCRIPT, strict=False), 1):
@@ -80,11 +86,28 @@ async def play_session(service: Service, out: TextIO, *, speed: float, wait_s: f
                     index = action.position_ms // CHUNK_MS
             result = await player.chunk(index, wait_s=wait_s)
             _count(tally, result)
+            if result.key is not None and result.key.index == index and index == 0:
+                ext = Path(track.path).suffix.lstrip(".") or "?"
+                tally.first_ms.setdefault(ext, []).append(result.waited_ms)
+            tally.listened_ms += min(CHUNK_MS, track.duration_ms - index * CHUNK_MS)
             out.write(_line(service, number, len(tracks), track.path, index, chunks, result))
             await _listen(player, index, speed)
             index += 1
     await player.interact(Stopped())
+    tally.cpu_s = worker_cpu_s() - cpu_before
     return tally
+
+
+def worker_cpu_s() -> float:
+    """CPU seconds of this process and its children (the render workers) so far."""
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def _count(tally: DemoTally, result: ChunkResult) -> None:
@@ -95,6 +118,7 @@ def _count(tally: DemoTally, result: ChunkResult) -> None:
     elif result.status == "rendered":
         tally.waited += 1
         tally.waited_ms += result.waited_ms
+        tally.waits_ms.append(result.waited_ms)
     else:
         tally.not_ready += 1
 
@@ -132,6 +156,10 @@ async def _listen(player: Player, index: int, speed: float) -> None:
         await player.interact(PositionReported(position_ms=index * CHUNK_MS + k * step_ms))
 
 
+def _pick(values: list[int], share: float) -> int:
+    return values[min(len(values) - 1, int(share * len(values)))]
+
+
 def report(service: Service, tally: DemoTally, started: float, db: Path) -> str:
     state = service.app.state
     outcomes = service.scheduler.outcomes
@@ -144,12 +172,24 @@ def report(service: Service, tally: DemoTally, started: float, db: Path) -> str:
     files = list(service.chunks.files())
     size = sum((service.chunks.root / f).stat().st_size for f in files)
     failures = ", ".join(f"{k} {v}" for k, v in sorted(failed.items())) or "none"
+    waits = sorted(tally.waits_ms)
+    spread = (
+        f"p50 {_pick(waits, 0.5)} ms, p99 {_pick(waits, 0.99)} ms, max {waits[-1]} ms"
+        if waits
+        else "none"
+    )
+    first = ", ".join(f"{ext} {max(ms)} ms" for ext, ms in sorted(tally.first_ms.items()))
+    per_request = rendered / tally.requests if tally.requests else 0.0
+    minutes = tally.listened_ms / 60_000
+    cpu = f"{tally.cpu_s / minutes:.1f} CPU s per listened minute" if minutes else "-"
     rows = [
         ("chunk requests", f"{tally.requests}"),
-        ("hits L1 / L2 / L3", f"{hits}  ({share:.0%} served without waiting)"),
-        ("waited for a render", f"{tally.waited} (mean {mean_wait} ms)"),
+        ("served at once", f"{share:.0%} (hits L1 / L2 / L3: {hits})"),
+        ("waited for a render", f"{tally.waited}: {spread} (mean {mean_wait} ms)"),
         ("not ready in time", f"{tally.not_ready}"),
-        ("renders", f"{rendered} chunks rendered; failed or stopped: {failures}"),
+        ("first chunk of a track", first or "-"),
+        ("renders", f"{rendered} ({per_request:.2f} per request); failed or stopped: {failures}"),
+        ("work", cpu),
         ("log", f"{db} ({state.seq} events)"),
         ("chunks", f"{service.chunks.root} ({len(files)} files, {size / 1e6:.1f} MB)"),
         ("took", f"{time.perf_counter() - started:.1f} s"),
