@@ -14,7 +14,7 @@ from domain.projection import evolve, fold
 from domain.state import PROJECTION_VERSION, State, decode_state, encode_state, hash_bytes
 from storage.chain import GENESIS, ChainBreak, row_hash
 from storage.eventstore import EventStore, to_recorded
-from storage.snapshots import Snapshot, SnapshotStore
+from storage.snapshotstore import Snapshot, SnapshotStore
 
 
 class SnapshotNote(msgspec.Struct, frozen=True):

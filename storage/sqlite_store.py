@@ -13,6 +13,10 @@ is most of the cost of a single-event append.
 
 Reads use their own short-lived connections and page through the log by sequence number, so a
 reader never holds a long transaction and never loads the whole log.
+
+Opened with `read_only=True` (the commands that only read), there is no writer thread, no
+checkpointer and no write connection: every connection is `sqlite_file.connect_read_only`, the
+schema revision is checked without Alembic, and nothing is created beside the file.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ from domain.codec import EventCodec
 from domain.events import NewEvent, Recorded
 from storage.chain import GENESIS, StoredRow
 from storage.checkpoint import Checkpointer
-from storage.errors import DatabaseError, StoreClosedError, StoreError
+from storage.errors import DatabaseError, ReadOnlyDatabaseError, StoreClosedError, StoreError
 from storage.eventstore import Prepared, PreparedRow, assign, prepare, to_recorded
-from storage.migrate import ensure_schema
-from storage.sqlite_file import Synchronous, checked_path, connect, translate
+from storage.revisions import checked_read_only
+from storage.sqlite_file import Synchronous, checked_path, connect, connect_read_only, translate
 
 _ROW_COLUMNS = "seq, event_id, type, version, occurred_at, recorded_at, payload, hash"
 _INSERT = (
@@ -59,7 +63,7 @@ class SqliteEventStore:
     def __init__(
         self,
         path: Path,
-        writer: sqlite3.Connection,
+        writer: sqlite3.Connection | None,
         *,
         clock: Callable[[], int],
         codec: EventCodec,
@@ -72,12 +76,15 @@ class SqliteEventStore:
         self._writer = writer
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
+        self.read_only = writer is None
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._write_loop, name=f"tierbuffer-writer:{path.name}", daemon=True
         )
-        self._thread.start()
-        self._checkpointer = Checkpointer(path, busy_timeout_s=busy_timeout_s)
+        self._checkpointer: Checkpointer | None = None
+        if writer is not None:
+            self._thread.start()
+            self._checkpointer = Checkpointer(path, busy_timeout_s=busy_timeout_s)
         self._closed = False
         self._read_limiter = anyio.CapacityLimiter(1)
         self._shared_reader: sqlite3.Connection | None = None
@@ -91,14 +98,28 @@ class SqliteEventStore:
         codec: EventCodec | None = None,
         create: bool = True,
         migrate: bool = True,
+        read_only: bool = False,
         busy_timeout_s: float = 5.0,
         synchronous: Synchronous = "NORMAL",
     ) -> SqliteEventStore:
         """Open (creating and migrating when allowed) the log at `path`.
 
         `create=False` refuses a missing database; `migrate=False` refuses one whose schema is
-        not at the head revision instead of upgrading it.
+        not at the head revision instead of upgrading it. `read_only=True` implies both, and
+        opens the log for reading only (appending raises `ReadOnlyDatabaseError`).
         """
+        if read_only:
+            path = await anyio.to_thread.run_sync(checked_read_only, Path(path), busy_timeout_s)
+            return cls(
+                path,
+                None,
+                clock=clock,
+                codec=codec or EventCodec(),
+                busy_timeout_s=busy_timeout_s,
+                synchronous=synchronous,
+            )
+        from storage.migrate import ensure_schema  # Alembic and SQLAlchemy: writers only
+
         path = await anyio.to_thread.run_sync(checked_path, Path(path), create)
         await ensure_schema(path, upgrade=migrate)
         writer = await anyio.to_thread.run_sync(
@@ -118,6 +139,8 @@ class SqliteEventStore:
     async def append(self, events: Sequence[NewEvent]) -> list[int]:
         if self._closed:
             raise StoreClosedError()
+        if self.read_only:
+            raise ReadOnlyDatabaseError(self.path, "opened for reading only: nothing appended")
         if not events:
             return []
         prepared = prepare(self.codec, events)
@@ -144,7 +167,8 @@ class SqliteEventStore:
                     break
                 batch.append(more)
             self._commit(batch)
-            self._checkpointer.committed()
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
             if stop:
                 return
 
@@ -163,6 +187,7 @@ class SqliteEventStore:
         Optimistic: insert as if no event id were stored yet (`ON CONFLICT DO NOTHING`); only when
         the insert count shows a retried id does it roll back and look the stored ids up.
         """
+        assert self._writer is not None, "the writer thread runs only with a write connection"
         cursor = self._writer.cursor()
         try:
             results = self._transaction(cursor, batches, recorded_at, lookup=False)
@@ -204,7 +229,7 @@ class SqliteEventStore:
                 return None
             cursor.execute("COMMIT")
         except BaseException:
-            if self._writer.in_transaction:
+            if cursor.connection.in_transaction:
                 cursor.execute("ROLLBACK")
             raise
         return results
@@ -223,6 +248,8 @@ class SqliteEventStore:
     # --- reading ---------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
+        if self.read_only:
+            return connect_read_only(self.path, busy_timeout_s=self._busy_timeout_s)
         try:
             connection = sqlite3.connect(
                 str(self.path),
@@ -342,10 +369,11 @@ class SqliteEventStore:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
-        await anyio.to_thread.run_sync(self._thread.join)
-        await anyio.to_thread.run_sync(self._checkpointer.close)
-        self._writer.close()
+        if self._writer is not None and self._checkpointer is not None:
+            self._queue.put(_STOP)
+            await anyio.to_thread.run_sync(self._thread.join)
+            await anyio.to_thread.run_sync(self._checkpointer.close)
+            self._writer.close()
         async with self._read_limiter:
             if self._shared_reader is not None:
                 self._shared_reader.close()
