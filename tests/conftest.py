@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,23 @@ pytest_plugins = ["tests.support.databases"]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def private_places(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test (and every process it starts) gets its own data, cache and configuration
+    folders and none of the user's TIERBUFFER_* settings: tests never touch ~/.local/share,
+    never read the user's config file, and run side by side (pytest-xdist) without sharing."""
+    home = tmp_path_factory.mktemp("places")
+    for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    for name in [n for n in os.environ if n.startswith("TIERBUFFER_")]:
+        monkeypatch.delenv(name)
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"):
+        monkeypatch.delenv(name, raising=False)
+    return home
 
 
 @pytest.fixture

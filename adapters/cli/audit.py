@@ -7,46 +7,45 @@ import argparse
 import os
 import signal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import msgspec
 
-from adapters.audit.export import (
-    ExportError,
-    export_header,
-    export_line,
-    marked_rows,
-    parse_moment,
-    state_before,
-    verify_export,
-)
-from adapters.audit.report import render_report
-from adapters.bootstrap import open_log
 from adapters.cli.events import iso
-from adapters.cli.options import event_type, non_negative
-from adapters.ingest import EventParseError
-from domain.events import Recorded, track_of
-from domain.state import State
-from storage.chain import StoredRow
-from storage.log import Log
-from storage.projector import verify as verify_log
+from adapters.cli.options import event_type, non_negative, positive
+
+if TYPE_CHECKING:
+    from domain.events import Recorded
+    from domain.state import State
+    from storage.chain import StoredRow
+    from storage.log import Log
 
 _json = msgspec.json.Encoder()
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("log", help="the audit view of the event log, with policy marks")
-    p.add_argument("--type", type=event_type, action="append", help="only this type (repeatable)")
-    p.add_argument("--track", help="only events about this track")
-    p.add_argument("--since", type=non_negative, default=0, help="only after this sequence number")
+    p.add_argument(
+        "--type",
+        type=event_type,
+        action="append",
+        help="only this type (repeatable; default: every type)",
+    )
+    p.add_argument("--track", help="only events about this track (default: all)")
+    p.add_argument(
+        "--since", type=non_negative, default=0, help="only after this sequence number (default: 0)"
+    )
     p.add_argument(
         "--from",
         dest="begin",
         type=moment,
-        help="only events that occurred at or after this time (ms since the epoch or ISO-8601)",
+        help="only events that occurred at or after this time, ms since the epoch or ISO-8601 "
+        "(default: the first)",
     )
-    p.add_argument("--to", dest="end", type=moment, help="only events that occurred at or before")
+    p.add_argument(
+        "--to", dest="end", type=moment, help="only events at or before (default: the last)"
+    )
     p.add_argument(
         "--format",
         choices=["table", "jsonl"],
@@ -64,7 +63,10 @@ def register(subparsers: Any) -> None:
         "an exported file's chain (exit 1 naming the first bad sequence number)",
     )
     p.add_argument(
-        "--file", default=None, metavar="EXPORT.jsonl", help="verify this export instead"
+        "--file",
+        default=None,
+        metavar="EXPORT.jsonl",
+        help="verify this export instead (default: the database)",
     )
     p.set_defaults(run=verify)
 
@@ -75,14 +77,33 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=export_log)
 
     p = subparsers.add_parser(
-        "report", help="write one self-contained HTML page plotting the session in the log"
+        "report",
+        help="write one self-contained HTML page plotting each session in the log (a session "
+        "runs from the service's start to its stop)",
     )
-    p.add_argument("--out", default="report.html", help="where (default report.html)")
+    p.add_argument(
+        "--out", type=Path, default=Path("report.html"), help="where (default: report.html)"
+    )
+    p.add_argument(
+        "--from", dest="begin", type=moment, help="only events at or after (default: the first)"
+    )
+    p.add_argument(
+        "--to", dest="end", type=moment, help="only events at or before (default: the last)"
+    )
+    p.add_argument(
+        "--session",
+        type=positive,
+        metavar="N",
+        help="only session N (1 is the first in the window; default: every session)",
+    )
     p.set_defaults(run=write_report)
 
 
 def moment(value: str) -> int:
     """argparse type for `--from/--to`: ms since the epoch or ISO-8601 with a timezone."""
+    from adapters.audit.export import parse_moment
+    from adapters.ingest import EventParseError
+
     try:
         return parse_moment(value)
     except EventParseError as e:
@@ -90,6 +111,8 @@ def moment(value: str) -> int:
 
 
 def _keep(args: argparse.Namespace, row: StoredRow, recorded: Recorded) -> bool:
+    from domain.events import track_of
+
     if args.type and row.type not in args.type:
         return False
     if args.track is not None and track_of(recorded.event) != args.track:
@@ -124,6 +147,8 @@ def _table_line(row: StoredRow, recorded: Recorded, mark: str) -> str:
 async def _print_from(
     log: Log, args: argparse.Namespace, out: TextIO, after: int, state: State
 ) -> tuple[int, State]:
+    from adapters.audit.export import marked_rows
+
     jsonl = args.json or args.format == "jsonl"
     async for row, recorded, mark, folded in marked_rows(log, after=after, state=state):
         after, state = row.seq, folded
@@ -134,7 +159,10 @@ async def _print_from(
 
 
 async def show_log(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, create=False, migrate=False) as log:
+    from adapters.audit.export import state_before
+    from adapters.bootstrap import open_log
+
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         if not args.follow:
             state = await state_before(log, args.since)
             await _print_from(log, args, out, args.since, state)
@@ -159,8 +187,10 @@ async def _cancel_on_interrupt(scope: anyio.CancelScope) -> None:
 
 
 async def export_log(args: argparse.Namespace, out: TextIO) -> int:
+    from adapters.bootstrap import open_log
+
     target = Path(args.file)
-    async with open_log(args.db, create=False, migrate=False) as log:
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         last = await log.events.last_seq()
         await anyio.to_thread.run_sync(_write_export, log, target, last)
     out.write(f"exported {last} events to {target}\n")
@@ -168,6 +198,8 @@ async def export_log(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _write_export(log: Log, target: Path, last: int) -> None:
+    from adapters.audit.export import ExportError, export_header, export_line
+
     temp = target.with_name(f".{target.name}.part")
     try:
         with temp.open("wb") as file:
@@ -185,6 +217,8 @@ def _write_export(log: Log, target: Path, last: int) -> None:
 
 
 async def verify_file(args: argparse.Namespace, out: TextIO) -> int:
+    from adapters.audit.export import ExportError, verify_export
+
     path = Path(args.file)
     try:
         count, broken = await anyio.to_thread.run_sync(verify_export, path)
@@ -201,12 +235,34 @@ async def verify_file(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def write_report(args: argparse.Namespace, out: TextIO) -> int:
-    target = Path(args.out)
-    async with open_log(args.db, create=False, migrate=False) as log:
-        page = await render_report(log, title=str(args.db))
-    await anyio.to_thread.run_sync(target.write_text, page, "utf-8")
-    out.write(f"report written to {target} ({len(page) // 1024} KiB)\n")
+    from adapters.audit.report import fold_report, render_html
+    from adapters.audit.write import ReportError, check_target, write_atomically
+    from adapters.bootstrap import open_log
+
+    target = check_target(args.out)
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
+        sessions = await fold_report(log, begin=args.begin, end=args.end)
+    window = _window(args)
+    if not sessions:
+        raise ReportError(args.db, f"no events{window}; nothing written")
+    numbered = list(enumerate(sessions, 1))
+    if args.session is not None:
+        if args.session > len(sessions):
+            raise ReportError(
+                args.db, f"no session {args.session}{window} (there are {len(sessions)})"
+            )
+        numbered = [numbered[args.session - 1]]
+    page = render_html(numbered, title=f"{args.db}{window}")
+    await anyio.to_thread.run_sync(write_atomically, target, page)
+    shown = ", ".join(str(n) for n, _ in numbered)
+    out.write(f"report written to {target} ({len(page) // 1024} KiB; sessions {shown})\n")
     return 0
+
+
+def _window(args: argparse.Namespace) -> str:
+    begin = f" from {iso(args.begin)}" if args.begin is not None else ""
+    end = f" to {iso(args.end)}" if args.end is not None else ""
+    return begin + end
 
 
 async def verify(args: argparse.Namespace, out: TextIO) -> int:
@@ -217,7 +273,10 @@ async def verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def run_verify(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, create=False, migrate=False) as log:
+    from adapters.bootstrap import open_log
+    from storage.projector import verify as verify_log
+
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         report = await verify_log(log.events, log.snapshots)
     for stale in report.stale_snapshots:
         out.write(f"note: snapshot {stale.id} at {stale.seq} {stale.reason}\n")
