@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.demo import _key
 from adapters.demo.session import SCRIPT
 from domain.events import IntensityChanged, PresetChanged
-from tests.support.audio import write_audio, write_track
+from tests.support.audio import write_audio
 
 DEMO = [sys.executable, "-m", "adapters.cli"]
 
@@ -36,7 +37,7 @@ def figures(out: str) -> dict[str, str]:
 
 @pytest.mark.timeout(900)
 def test_the_demo_talks_and_its_numbers_agree_with_the_log(private_places: Path) -> None:
-    result = run("demo", "--speed", "50")
+    result = run("demo", "--speed", "100")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert result.stderr == ""  # the narration is on stdout; the log only warns
@@ -114,23 +115,26 @@ def test_a_library_of_short_files_is_refused_and_nothing_is_created(
     _nothing_made(private_places)
 
 
-@pytest.mark.timeout(900)
 def test_fresh_starts_this_librarys_demo_over_and_keeps_the_others(
     private_places: Path, tmp_path: Path
 ) -> None:
     library = tmp_path / "music"
-    write_track(library / "long.flac", 65.0, seed=0)
+    write_audio(library / "jingle.wav", seconds=0.5)
     data = private_places / "xdg_data_home" / "tierbuffer" / "demo"
-    generated = data / "generated" / "tierbuffer.db"
-    generated.parent.mkdir(parents=True)
-    generated.write_bytes(b"")  # another library's demo: untouched
-    first = run("demo", "--library", str(library), "--speed", "100", "--workers", "1")
-    assert first.returncode == 0, first.stdout + first.stderr
-    (own,) = [p for p in data.iterdir() if p.name.startswith("music-")]
-    assert (own / "tierbuffer.db").exists()
-    again = run("demo", "--library", str(library), "--fresh", "--speed", "100", "--workers", "1")
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "1 added" in again.stdout  # scanned into a new log
-    assert generated.exists()
+    cache = private_places / "xdg_cache_home" / "tierbuffer" / "demo"
+    demo_of = {
+        name: (data / name / "tierbuffer.db", cache / name / "chunks" / "t" / "c.flac")
+        for name in ("generated", "music-" + _key(str(library)))
+    }
+    for db, chunk in demo_of.values():
+        for path in (db, chunk):
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"")
+    # --fresh deletes this library's demo first; then the library (a jingle) is refused.
+    result = run("demo", "--library", str(library), "--fresh")
+    assert result.returncode == 2 and "no readable track of a minute" in result.stderr
+    own_db, own_chunk = demo_of["music-" + _key(str(library))]
+    assert not own_db.exists() and not own_chunk.exists()
+    assert all(path.exists() for path in demo_of["generated"])  # another library's demo
     refused = run("--db", str(tmp_path / "mine.db"), "demo", "--fresh")
     assert refused.returncode == 2 and "delete" in refused.stderr
