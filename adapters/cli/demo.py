@@ -211,7 +211,7 @@ async def _scan(where: Places, out: TextIO) -> int:
 
 def _long_enough(state: State, result: ScanResult) -> bool:
     """Whether the library, once the scan is in the log, has a track the demo would play."""
-    from adapters.demo.session import MIN_TRACK_MS
+    from adapters.demo import MIN_TRACK_MS
     from domain.events import TrackAdded, TrackDeleted, TrackModified
 
     lengths = {track: t.duration_ms for track, t in state.tracks.items()}
@@ -228,9 +228,6 @@ async def demo(args: argparse.Namespace, out: TextIO) -> int:
     """Check, generate, scan, play, then the figures from the log."""
     import anyio
 
-    from adapters.bootstrap import service
-    from adapters.demo.session import play_session, playable
-
     started = time.perf_counter()
     where = places(args)
     _check_library(where)
@@ -240,6 +237,9 @@ async def demo(args: argparse.Namespace, out: TextIO) -> int:
     if where.generated:
         await anyio.to_thread.run_sync(_generate, where, out)
     await _scan(where, out)
+    from adapters.bootstrap import service
+    from adapters.demo.session import play_session, playable
+
     config = service_config(args, where.db, where.library, where.chunks)
     out.write(f"starting the service: log {where.db}, {args.workers} render workers\n")
     async with service(config) as running:

@@ -19,6 +19,7 @@ import anyio
 import msgspec
 
 from adapters.audit.stats import Row
+from adapters.demo import MIN_TRACK_MS
 from adapters.runtime.player import ChunkResult, Player
 from adapters.runtime.service import Service
 from domain.events import (
@@ -36,7 +37,6 @@ from domain.tiers import chunk_count
 
 CHUNK_MS = 30_000
 REPORTS_PER_CHUNK = 6
-MIN_TRACK_MS = 60_000  # shorter files (samples, jingles) are not played
 NAME_WIDTH = 22
 
 

@@ -37,7 +37,7 @@ def figures(out: str) -> dict[str, str]:
 
 @pytest.mark.timeout(900)
 def test_the_demo_talks_and_its_numbers_agree_with_the_log(private_places: Path) -> None:
-    result = run("demo", "--speed", "100")
+    result = run("demo", "--speed", "100", "--workers", "1")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert result.stderr == ""  # the narration is on stdout; the log only warns
