@@ -96,3 +96,16 @@ def populated_db(tmp_path: Path, populated_template: Path) -> Path:
     path = tmp_path / "populated.db"
     shutil.copyfile(populated_template, path)
     return path
+
+
+#: The long tests (processes, builds, type checking) start first, so that on two workers the last
+#: minute is not one of them running alone while the other worker has finished.
+LONG_FIRST = ("tests/e2e/", "tests/test_lint.py", "tests/adapters/runtime/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((n for n, prefix in enumerate(LONG_FIRST) if path.startswith(prefix)), 99)
+
+    items.sort(key=rank)
