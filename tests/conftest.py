@@ -98,9 +98,10 @@ def populated_db(tmp_path: Path, populated_template: Path) -> Path:
     return path
 
 
-#: The long tests (processes, builds, type checking) start first, so that on two workers the last
-#: minute is not one of them running alone while the other worker has finished.
-LONG_FIRST = ("tests/e2e/", "tests/test_lint.py", "tests/adapters/runtime/")
+#: The longest tests (processes, builds, type checking) start first, so that on two workers the
+#: last minute is not one of them running alone while the other worker has finished. The
+#: runtime's timing tests are left where they were, beside lighter ones.
+LONG_FIRST = ("tests/e2e/", "tests/test_lint.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
