@@ -224,8 +224,7 @@ def main() -> None:
     )
     for ext, dec, name, ren, added, dsp, lsb in rows:
         print(
-            f"{ext:<6} {dec:>9.0f} {name:<9} {ren:>9.0f} {added:>6.0%} {dsp:>9.1e} "
-            f"{lsb:>7.0f} LSB"
+            f"{ext:<6} {dec:>9.0f} {name:<9} {ren:>9.0f} {added:>6.0%} {dsp:>9.1e} {lsb:>7.0f} LSB"
         )
     print()
     for ext in ("ogg", "flac"):

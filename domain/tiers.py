@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Final, cast
 
 from domain.affinity import preset_affinity
+from domain.content import Features as AudioFeatures
 from domain.events import PRESETS, ChunkKey, Preset
-from domain.features import Features as AudioFeatures
 from domain.habits import habits
 from domain.predictor import blend, probabilities, ranked
 from domain.state import Budgets, Playback, State, TierName, Track, Want

@@ -23,9 +23,17 @@ from tests.adapters.runtime.conftest import (
 pytestmark = pytest.mark.anyio
 
 
+def fault_pids(service: Service, what: str) -> list[int]:
+    """The processes the faulty render ran in: one, or more when a slow machine gave the retry
+    of the failed chunk time to run (and fail) again before the test looked."""
+    markers = list(faults.pids_dir(service.config.cache_dir).glob(f"{what}-*"))
+    assert markers, f"no {what} render ran"
+    return [int(marker.name.rsplit("-", 1)[1]) for marker in markers]
+
+
 def fault_pid(service: Service, what: str) -> int:
-    (marker,) = faults.pids_dir(service.config.cache_dir).glob(f"{what}-*")
-    return int(marker.name.rsplit("-", 1)[1])
+    (pid,) = fault_pids(service, what)
+    return pid
 
 
 def gone(pid: int) -> bool:
@@ -79,7 +87,7 @@ async def test_a_crashed_worker_is_recorded_and_replaced(
 
         (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == crashed]
         assert failed.reason == "crashed"
-        assert gone(fault_pid(service, how))
+        assert all(gone(pid) for pid in fault_pids(service, how))
         assert chunk_id(crashed) not in service.app.state.cache.held
 
 
