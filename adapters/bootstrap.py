@@ -153,8 +153,7 @@ async def _ready(running: Service, notifier: Notifier | None) -> None:
     where = f", HTTP API on port {running.http_port}" if running.http_port is not None else ""
     known = len(running.app.state.tracks)
     logger.info(
-        "service ready: log %s at sequence %d, library %s (%d tracks known, scanning), "
-        "chunks %s%s",
+        "service ready: log %s at sequence %d, library %s (%d tracks known, scanning), chunks %s%s",
         config.db,
         running.app.state.seq,
         config.library,
