@@ -27,7 +27,7 @@ _json = msgspec.json.Encoder()
 ANCHOR_HELP = (
     "a file kept outside the database holding the chain's head (seq:hash): the log must still "
     "hold it (else FAILED, exit 1: the newest events were removed); it is then advanced to the "
-    "head just verified (created when missing). With --file, only checked"
+    "head just verified (created when missing). With --file, only checked (default: none)"
 )
 
 
