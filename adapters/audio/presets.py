@@ -150,9 +150,10 @@ def chain_for(preset: Preset, intensity: float, level: TrackLevel) -> Chain:
     raise ValueError(f"unknown preset {preset!r}")
 
 
-def run_chain(x: Signal, chain: Chain, sample_rate: int) -> Signal:
-    """Process (channels, frames) float32 whose first frame sits at a multiple of the block
-    size in the track (frames are padded with silence to whole blocks, then cut back)."""
+def run_chain(x: Signal, chain: Chain, sample_rate: int, origin: int = 0) -> Signal:
+    """Process (channels, frames) float32 whose first frame is frame `origin` of the track, a
+    multiple of the block size (frames are padded with silence to whole blocks, then cut
+    back)."""
     block = block_size(sample_rate)
     frames = x.shape[1]
     pad = -frames % block
@@ -167,7 +168,7 @@ def run_chain(x: Signal, chain: Chain, sample_rate: int) -> Signal:
     y = saturate(y, chain.saturation)
     cancel.checkpoint()
     limiter = chain.limiter
-    peaks = block_true_peaks(y, block, block_peak(y, block), limiter.ceiling)
+    peaks = block_true_peaks(y, block, block_peak(y, block), limiter.ceiling, origin)
     cancel.checkpoint()
     y = apply_gain(y, limiter.gain(peaks, sample_rate), block)
     np.clip(y, -1.0, 1.0, out=y)
@@ -206,7 +207,7 @@ def render_window(
     """
     if window_start % block_size(sample_rate):
         raise ValueError(f"window start {window_start} is not on a block boundary")
-    out = run_chain(np.ascontiguousarray(_sanitised(window).T), chain, sample_rate)
+    out = run_chain(np.ascontiguousarray(_sanitised(window).T), chain, sample_rate, window_start)
     offset = keep_start - window_start
     return np.ascontiguousarray(out[:, offset : offset + keep_frames].T)
 
