@@ -194,22 +194,28 @@ class Limiter:
         return out
 
 
-def apply_gain(x: Signal, gain: Blocks, block: int) -> Signal:
-    """Multiply by a per-block gain, ramping linearly from the previous block's gain."""
+def apply_gain(x: Signal, gain: Blocks, block: int, *, out: Signal | None = None) -> Signal:
+    """Multiply by a per-block gain, ramping linearly from the previous block's gain (into
+    `out`, which may be `x` itself)."""
     before = np.concatenate((gain[:1], gain[:-1])).astype(np.float32)
     step = gain.astype(np.float32) - before
     ramp = (np.arange(1, block + 1, dtype=np.float32) / block)[None, :]
     per_frame = (before[:, None] + step[:, None] * ramp).reshape(-1).astype(np.float32, copy=False)
-    out: Signal = x * per_frame[None, :]
-    return out
+    result: Signal = np.multiply(x, per_frame[None, :], out=out)
+    return result
 
 
-def saturate(x: Signal, amount: float) -> Signal:
+def saturate(x: Signal, amount: float, *, out: Signal | None = None) -> Signal:
     """Soft saturation y = x / sqrt(1 + amount * x^2): unity gain and no distortion for small
     signals, odd low-order harmonics growing with level (a sine of amplitude A gets a third
     harmonic of about amount * A^2 / 8 of itself: 0.03 % at -20 dBFS, 0.6 % at -6 dBFS for
-    amount 0.26), monotonic and smooth (no high-order fuzz), bounded by 1 / sqrt(amount)."""
+    amount 0.26), monotonic and smooth (no high-order fuzz), bounded by 1 / sqrt(amount).
+    Into `out` (which may be `x` itself); with no saturation, `x` is returned as it is."""
     if amount <= 0.0:
         return x
-    out: Signal = x / np.sqrt(np.float32(1.0) + np.float32(amount) * (x * x))
-    return out
+    divisor = np.multiply(x, x)
+    divisor *= np.float32(amount)
+    divisor += np.float32(1.0)
+    np.sqrt(divisor, out=divisor)
+    result: Signal = np.divide(x, divisor, out=out)
+    return result
