@@ -36,8 +36,10 @@ GAIN_BOUND: Final = float(np.abs(PHASES).sum(axis=1).max())
 _TAPS: Final = PHASES.shape[1]
 _HALO: Final = _TAPS // 2  # an interpolated point at frame n depends on frames n - 6 .. n + 5
 _ROW: Final = 16  # frames per row of the matrix form; divides every block size (>= 16)
-_PIECE_ROWS: Final = 256  # rows per matrix product (4 096 frames): one BLAS thread below 2**18
-_GROUP_PIECES: Final = 4  # pieces per batch of products (numpy loops over them in C)
+# Rows per matrix product (2 048 frames): 128 x 64 x 16 multiply-adds, half of what OpenBLAS
+# runs on one thread (2**18; above it, threads that spin cost twice the CPU on a busy machine).
+_PIECE_ROWS: Final = 128
+_GROUP_PIECES: Final = 8  # pieces per batch of products (numpy loops over them in C)
 
 
 def _banded(first: int, count: int) -> npt.NDArray[np.float32]:
