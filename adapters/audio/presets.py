@@ -26,7 +26,7 @@ from typing import Final
 import numpy as np
 
 from adapters.audio import cancel
-from adapters.audio.decoded import sanitise
+from adapters.audio.decoded import ABSURD_LEVEL, sanitise
 from adapters.audio.dsp import (
     Band,
     Compressor,
@@ -227,7 +227,9 @@ def render_window(
 def _sanitised(samples: Signal) -> Signal:
     """The input as float32 with what cannot be audio (NaN, Inf, absurd) zeroed; overs kept."""
     samples = samples.astype(np.float32, copy=False)
-    if samples.size and not (-1.0 <= samples.min() and samples.max() <= 1.0):
+    # Overs up to ABSURD_LEVEL are kept as they are: only a copy with something to zero is made
+    # (lossy sources have overs in nearly every window). NaN fails both comparisons.
+    if samples.size and not (-ABSURD_LEVEL <= samples.min() and samples.max() <= ABSURD_LEVEL):
         samples = samples.copy()
         sanitise(samples)
     return samples
