@@ -16,7 +16,8 @@ interleaved (decode, render, decode, render ...) so both see the same load: min 
 render / decode, and seconds of audio per wall second; the same in CPU time of this process
 (what a core spends, whatever else runs on the machine; fsync waits are not in it). Then the
 targets of FLAC and Vorbis against the slowest preset. Every render is checked (ChunkRendered,
-not short, reads back with its checksum) before a figure is printed. Pinned to one CPU.
+not short, reads back with its checksum: after its timing, the read-back is not a render's
+cost) before a figure is printed. Pinned to one CPU.
 """
 
 from __future__ import annotations
@@ -120,16 +121,20 @@ def decode_all(path: Path, chunks: int) -> None:
 
 
 def render_all(path: Path, store: FileChunkStore, preset: Preset, tenths: int,
-               level: TrackLevel, chunks: int) -> list[ChunkRendered]:  # fmt: skip
-    events = []
+               level: TrackLevel, chunks: int, events: list[ChunkRendered]) -> None:  # fmt: skip
+    """Render every chunk into `store`, appending the outcomes to `events`."""
     for index in range(chunks):
         key = ChunkKey("bench", 0, preset, tenths, index)
         event = render_chunk(path, key, level, store)
         if not isinstance(event, ChunkRendered) or event.short:
             raise BenchFailedError(f"{path.name} {preset} chunk {index}: {event}")
-        store.read(key, size=event.bytes, checksum=event.checksum)  # raises if bad
         events.append(event)
-    return events
+
+
+def check_all(store: FileChunkStore, events: list[ChunkRendered]) -> None:
+    """Every chunk reads back with its recorded size and checksum (outside the timing)."""
+    for event in events:
+        store.read(event.key, size=event.bytes, checksum=event.checksum)  # raises if bad
 
 
 @dataclass(frozen=True)
@@ -185,9 +190,10 @@ def speed_timings(seconds: float, repeat: int, tenths: int) -> list[Timing]:
                 decode, render = [], []
                 for _ in range(repeat):  # interleaved: A, B, A, B ...
                     decode.append(timed(partial(decode_all, path, chunks)))
-                    render.append(
-                        timed(partial(render_all, path, store, preset, tenths, level, chunks))
-                    )
+                    events: list[ChunkRendered] = []
+                    job = partial(render_all, path, store, preset, tenths, level, chunks, events)
+                    render.append(timed(job))
+                    check_all(store, events)
                 timings.append(Timing(ext, preset, seconds, decode, render))
     return timings
 
