@@ -106,8 +106,9 @@ async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
         broken = key_of(state, track, 0)
         await until(service, lambda s: chunk_id(broken) in s.cache.failures)
         await until(service, lambda s: bool(s.cache.held))  # the service renders on
-        (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == broken]
-        assert failed.reason == "crashed" and "a bug in the renderer" in failed.detail
+        failed = [f for f in await logged(service, ChunkFailed) if f.key == broken]
+        assert failed  # once, or again if a slow machine let the back-off come due
+        assert all(f.reason == "crashed" and "a bug in the renderer" in f.detail for f in failed)
 
 
 async def test_an_analysis_that_raises_is_retried_then_recorded_and_rendering_goes_on(
