@@ -18,9 +18,9 @@ from domain.tiers import (
     TIERS,
     TIMEOUT_MS,
     at_playhead,
+    before_checkpoint,
     budgets_in_force,
     candidates,
-    checkpoint_at,
     chunk_id,
     fit,
     is_current,
@@ -178,15 +178,22 @@ def replan(state: State, now: int) -> State:
         spilled=spilled,
         discarded=discarded,
     )
-    due = [t for t in (_next_retry(cache, now), checkpoint_at(state, now)) if t is not None]
-    cache = replace(cache, plan=_jobs(cache, wants, state, now), replan_at=min(due, default=None))
+    cache = replace(
+        cache,
+        plan=_jobs(cache, wants, state, now),
+        replan_at=_next_retry(cache, now),
+        checkpoint=before_checkpoint(state, now),
+    )
     return replace(state, cache=cache)
 
 
 def needs_replan(state: State, now: int) -> bool:
-    """Whether time or the playhead moved the plan's inputs since it was made."""
+    """Whether time or the playhead moved the plan's inputs since it was made (a retry came due,
+    the playhead passed its chunk's checkpoint or left the chunk)."""
     cache = state.cache
     if cache.replan_at is not None and now >= cache.replan_at:
+        return True
+    if cache.checkpoint and not before_checkpoint(state, now):
         return True
     return not at_playhead(state, now, cache.basis)
 

@@ -13,7 +13,7 @@ from domain.pmap import PMap
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 10
+PROJECTION_VERSION: Final[int] = 11
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -158,7 +158,8 @@ class Cache(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     waiting: bool = False
     next_track: str | None = None
     basis: ChunkKey | None = None
-    replan_at: int | None = None
+    replan_at: int | None = None  # the next failed chunk's retry
+    checkpoint: bool = False  # made before the playhead's checkpoint in its chunk
     spilled: tuple[str, ...] = ()
     discarded: tuple[str, ...] = ()
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Final, cast
 
 from domain.affinity import preset_affinity
+from domain.content import Features as AudioFeatures
 from domain.events import PRESETS, ChunkKey, Preset
-from domain.features import Features as AudioFeatures
 from domain.habits import habits
 from domain.predictor import blend, probabilities, ranked
 from domain.state import Budgets, Playback, State, TierName, Track, Want
@@ -220,17 +220,15 @@ def _into_chunk(position_ms: int, index: int) -> float:
     return min(1.0, max(0.0, (position_ms - index * CHUNK_MS) / CHUNK_MS))
 
 
-def checkpoint_at(state: State, now: int) -> int | None:
-    """When the playhead reaches `CHECKPOINT_MS` into its chunk (if it plays and has not yet):
-    the plan is made again then, with the listener's chance of playing on updated."""
+def before_checkpoint(state: State, now: int) -> bool:
+    """Whether the playhead plays and has not yet reached `CHECKPOINT_MS` into its chunk. The
+    checkpoint is a *position*, not a time: the plan is made again at the first event that finds
+    the playhead past it, however fast the player plays."""
     playback = state.playback
     if playback.status != "playing" or playback.track is None:
-        return None
+        return False
     position = playback.position_at(now, state.duration_of(playback.track))
-    into = position % CHUNK_MS
-    if into >= CHECKPOINT_MS:
-        return None
-    return now + CHECKPOINT_MS - into
+    return position % CHUNK_MS < CHECKPOINT_MS
 
 
 def worth_rendering(want: Want, basis: ChunkKey | None) -> bool:

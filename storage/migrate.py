@@ -21,9 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import migrations
 from storage.errors import SchemaError
+from storage.revisions import Revisions, needs_upgrade
 from storage.sqlite_file import translate
-
-_OUR_TABLES = frozenset({"events", "snapshots", "alembic_version"})
 
 
 def alembic_config() -> Config:
@@ -71,28 +70,14 @@ async def ensure_schema(path: Path, *, upgrade: bool) -> str:
     head = script.get_current_head()
     if head is None:
         raise SchemaError(path, "this tierbuffer ships no migrations (a broken installation)")
-    known = {rev.revision for rev in script.walk_revisions()}
+    known = Revisions(head, frozenset(rev.revision for rev in script.walk_revisions()))
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     _begin_explicitly(engine, immediate=upgrade)
     try:
         async with engine.connect() as connection:
             current, tables = await connection.run_sync(_inspect)
-            if current is not None and current not in known:
-                raise SchemaError(
-                    path,
-                    f"schema revision {current} comes from a newer tierbuffer (this one knows up "
-                    f"to {head}); upgrade tierbuffer. Nothing was changed",
-                )
-            if current is None and tables - _OUR_TABLES:
-                raise SchemaError(path, "an SQLite database of something else, not tierbuffer")
-            if current == head:
+            if not needs_upgrade(path, current, tables, known, upgrade=upgrade):
                 return head
-            if not upgrade:
-                raise SchemaError(
-                    path,
-                    f"schema at revision {current or 'none'}, this tierbuffer needs {head}; "
-                    f"run `tierbuffer --db {path} migrate`",
-                )
             await connection.run_sync(_upgrade, config)
             await connection.commit()
             return head

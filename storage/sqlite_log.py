@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from storage.log import Log
-from storage.snapshots import SqliteSnapshotStore
+from storage.snapshot_reader import SqliteSnapshotReader
+from storage.snapshotstore import SnapshotStore
 from storage.sqlite_store import SqliteEventStore
 
 
@@ -18,15 +19,28 @@ async def open_sqlite_log(
     clock: Callable[[], int],
     create: bool,
     migrate: bool,
+    read_only: bool = False,
     busy_timeout_s: float = 5.0,
 ) -> AsyncIterator[Log]:
     """The log at `path`; `create=False` refuses a missing database, `migrate=False` one whose
-    schema is not at the head revision; an append waits `busy_timeout_s` at most for the write
-    lock another process holds."""
+    schema is not at the head revision. `read_only=True` opens it for reading only, through
+    plain sqlite3 connections that write nothing (no SQLAlchemy, no Alembic). An append (or a
+    read) waits `busy_timeout_s` at most for the lock another process holds."""
     events = await SqliteEventStore.open(
-        path, clock=clock, create=create, migrate=migrate, busy_timeout_s=busy_timeout_s
+        path,
+        clock=clock,
+        create=create,
+        migrate=migrate,
+        read_only=read_only,
+        busy_timeout_s=busy_timeout_s,
     )
-    snapshots = SqliteSnapshotStore.open(events.path, busy_timeout_s=busy_timeout_s)
+    snapshots: SnapshotStore
+    if read_only:
+        snapshots = SqliteSnapshotReader(events.path, busy_timeout_s=busy_timeout_s)
+    else:
+        from storage.snapshots import SqliteSnapshotStore  # SQLAlchemy: writers only
+
+        snapshots = SqliteSnapshotStore.open(events.path, busy_timeout_s=busy_timeout_s)
     try:
         yield Log(events, snapshots)
     finally:

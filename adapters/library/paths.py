@@ -171,3 +171,13 @@ class Walker:
             return
         if stat.S_ISREG(st.st_mode):
             listing.files[rel] = FileStat(st.st_size, st.st_mtime_ns)
+
+
+def root_problem(root: Path) -> str | None:
+    """Why the library folder cannot be scanned now, or None. A folder that cannot be listed
+    must not be scanned: it would look empty, as if every track had been deleted."""
+    if not root.is_dir():
+        return "is missing (unmounted, moved or deleted)"
+    if not os.access(root, os.R_OK | os.X_OK):
+        return "cannot be read (permission denied)"
+    return None

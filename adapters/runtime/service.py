@@ -102,6 +102,7 @@ async def running_service(
     `render` and `analyse` name the functions the worker processes run (``"module:function"``,
     imported there); tests name functions that hang or crash.
     """
+    logger.info("service starting: log %s, library %s", config.db, config.library)
     loaded = await load_state(log.events, log.snapshots)
     for skipped in loaded.skipped:
         logger.warning("snapshot %d at %d skipped: %s", skipped.id, skipped.seq, skipped.reason)

@@ -116,6 +116,21 @@ def test_the_next_chunk_of_a_listener_who_often_leaves_is_rendered_late_in_the_c
     assert ("adaptive", 1) in planned(late)
 
 
+def test_the_checkpoint_is_a_position_so_a_faster_player_reaches_it_too() -> None:
+    log = Log()
+    log.at(0, *(track_added(t) for t in "abcdefgh"), TrackChanged("a"))
+    for n, track in enumerate("bcdefg", start=1):
+        log.at(n * 10_000, TrackChanged(track))
+    log.at(60_000, PositionReported(position_ms=0))
+    # A player at twice the speed: 12 s of event time later the playhead is 24 s in, past the
+    # checkpoint, although 22 s of event time have not passed since the chunk began.
+    early = log.at(60_000 + 6_000, PositionReported(position_ms=12_000))
+    assert ("adaptive", 1) not in planned(early)
+    late = log.at(60_000 + 12_000, PositionReported(position_ms=24_000))
+    assert late.cache.basis is not None and late.cache.basis.index == 0
+    assert ("adaptive", 1) in planned(late)
+
+
 def test_l2_continue_and_l3_read_ahead() -> None:
     state = playing().state
     assert {("adaptive", 2), ("adaptive", 3), ("adaptive", 4)} <= wanted(state, "L2")
