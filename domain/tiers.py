@@ -90,6 +90,21 @@ def _playhead_index(state: State, now: int) -> int:
     return min(playback.position_at(now, track.duration_ms) // CHUNK_MS, count - 1)
 
 
+def current_key(state: State, index: int) -> ChunkKey | None:
+    """The key of chunk `index` of the playing track at the current preset and intensity."""
+    playback = state.playback
+    track = state.tracks.get(playback.track) if playback.track is not None else None
+    if track is None or not 0 <= index < chunk_count(track.duration_ms):
+        return None
+    return ChunkKey(
+        track=playback.track or "",
+        revision=track.revision,
+        preset=playback.preset,
+        intensity_tenths=playback.intensity_tenths,
+        index=index,
+    )
+
+
 def playhead_key(state: State, now: int) -> ChunkKey | None:
     index = _playhead_index(state, now)
     if index < 0:

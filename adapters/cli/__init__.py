@@ -24,6 +24,7 @@ from adapters.cli import (
     completion,
     demo,
     events,
+    explain,
     library,
     render,
     service,
@@ -38,7 +39,18 @@ Command = Callable[[argparse.Namespace, TextIO], Awaitable[int]]
 
 #: Each module adds its commands with `register(subparsers)`; a command's handler is set as
 #: `run`: `async (args, out) -> exit code`.
-COMMANDS = (events, audit, service, demo, library, simulate, render, budgets, completion)
+COMMANDS = (
+    events,
+    audit,
+    explain,
+    service,
+    demo,
+    library,
+    simulate,
+    render,
+    budgets,
+    completion,
+)
 
 
 class Parser(argparse.ArgumentParser):

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.audit.explain import Explanation
 from adapters.http.bodies import MAX_INT, POSTABLE
 from adapters.http.config import MAX_WAIT_MS
 from adapters.http.schemas import Accepted, ErrorBody, LogPage, Pending, Status, Tracks
@@ -30,7 +31,7 @@ def _components() -> dict[str, Any]:
     postable = sorted(POSTABLE)
     types = [EVENT_TYPES[name] for name in postable]
     _, components = msgspec.json.schema_components(
-        [*types, ChunkKey, Accepted, ErrorBody, LogPage, Pending, Status, Tracks],
+        [*types, ChunkKey, Accepted, ErrorBody, Explanation, LogPage, Pending, Status, Tracks],
         ref_template=_REF,
     )
     at = {
@@ -130,6 +131,19 @@ _CHUNK_RESPONSES = {
 }
 
 
+_AFTER = _query(
+    "after",
+    {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+    "the story starts after this sequence number (default 0: the whole log)",
+)
+_EXPLAIN_RESPONSES = {
+    "200": _ok("Explanation", "the chunk's story from the log, and where it stands now"),
+    "404": _error("nothing playing, or the playing track has no such chunk"),
+    "422": _error("a bad parameter (named in `field`)"),
+    **_UNREADABLE,
+}
+
+
 def _paths() -> dict[str, Any]:
     types = {"type": "string", "enum": sorted(EVENT_TYPES)}
     moment = {"type": "string", "description": "ms since the epoch or ISO-8601"}
@@ -221,6 +235,25 @@ def _paths() -> dict[str, Any]:
                     "422": _error("a bad filter"),
                     **_UNREADABLE,
                 },
+            }
+        },
+        "/v1/explain/{index}": {
+            "get": {
+                "summary": "Why chunk `index` of the playing track (current preset and "
+                "intensity) was planned, rendered, evicted, waited on, failed or retried",
+                "parameters": [
+                    _path("index", {"type": "integer", "minimum": 0, "maximum": MAX_INT}),
+                    _AFTER,
+                ],
+                "responses": _EXPLAIN_RESPONSES,
+            }
+        },
+        "/v1/explain/{track}/{revision}/{preset}/{intensity_tenths}/{index}": {
+            "get": {
+                "summary": "Why a chunk (by its full key) was planned, rendered, evicted, "
+                "waited on, failed or retried",
+                "parameters": [*key_params, _AFTER],
+                "responses": _EXPLAIN_RESPONSES,
             }
         },
         "/v1/stream": {

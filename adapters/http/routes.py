@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.audit.explain import ExplainError, explain_chunk
 from adapters.audit.export import closable, parse_moment
 from adapters.http.bodies import (
     MAX_INT,
@@ -49,6 +50,7 @@ class Api:
         self.config = config
         self.streams: set[anyio.CancelScope] = set()
         self._openapi = _encoder.encode(openapi_document())
+        self._explaining = anyio.Lock()
 
     def routes(self) -> list[Route]:
         get: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
@@ -57,6 +59,11 @@ class Api:
             ("/v1/chunks/{index}", self.chunk_playing),
             ("/v1/chunks/{track}/{revision}/{preset}/{intensity_tenths}/{index}", self.chunk_key),
             ("/v1/events", self.events),
+            ("/v1/explain/{index}", self.explain_playing),
+            (
+                "/v1/explain/{track}/{revision}/{preset}/{intensity_tenths}/{index}",
+                self.explain_key,
+            ),
             ("/v1/openapi.json", self.openapi),
         ]
         return [
@@ -79,25 +86,25 @@ class Api:
         return _chunk_response(await self.player.chunk(index, wait_s=wait_s))
 
     async def chunk_key(self, request: Request) -> Response:
-        params = request.path_params
-        for name, value in (
-            ("track", params["track"]),
-            ("preset", params["preset"]),
-            ("intensity_tenths", _path_int(request, "intensity_tenths")),
-        ):
-            try:
-                msgspec.convert(value, _KEY_FIELDS[name])
-            except msgspec.ValidationError as e:
-                raise ApiError(422, "invalid", f"`{name}`: {e}", name) from e
-        key = ChunkKey(
-            params["track"],
-            _path_int(request, "revision"),
-            params["preset"],
-            _path_int(request, "intensity_tenths"),
-            _path_int(request, "index"),
-        )
+        key = _path_key(request)
         wait_s = query_int(request.query_params, "wait_ms", 10_000, high=MAX_WAIT_MS) / 1000
         return _chunk_response(await self.player.chunk_by_key(key, wait_s=wait_s))
+
+    async def explain_playing(self, request: Request) -> Response:
+        return await self._explain(request, _path_int(request, "index"))
+
+    async def explain_key(self, request: Request) -> Response:
+        return await self._explain(request, _path_key(request))
+
+    async def _explain(self, request: Request, target: ChunkKey | int) -> Response:
+        """One explanation at a time: each folds the log from `after` (default its start)."""
+        after = query_int(request.query_params, "after", 0)
+        async with self._explaining:
+            try:
+                explained = await explain_chunk(self.player.app.log, target, after=after)
+            except ExplainError as e:
+                raise ApiError(404, "unavailable", str(e)) from e
+        return json_response(explained)
 
     async def status(self, request: Request) -> Response:
         return json_response(status_of(self.player))
@@ -144,6 +151,26 @@ class Api:
 
     async def openapi(self, request: Request) -> Response:
         return Response(self._openapi, media_type="application/json")
+
+
+def _path_key(request: Request) -> ChunkKey:
+    params = request.path_params
+    for name, value in (
+        ("track", params["track"]),
+        ("preset", params["preset"]),
+        ("intensity_tenths", _path_int(request, "intensity_tenths")),
+    ):
+        try:
+            msgspec.convert(value, _KEY_FIELDS[name])
+        except msgspec.ValidationError as e:
+            raise ApiError(422, "invalid", f"`{name}`: {e}", name) from e
+    return ChunkKey(
+        params["track"],
+        _path_int(request, "revision"),
+        params["preset"],
+        _path_int(request, "intensity_tenths"),
+        _path_int(request, "index"),
+    )
 
 
 def _path_int(request: Request, name: str) -> int:

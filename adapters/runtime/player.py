@@ -20,7 +20,7 @@ from adapters.runtime.writes import LogUnwritableError
 from domain.events import ChunkFileLost, ChunkKey, ChunkRequested, DomainEvent, NewEvent
 from domain.plan import MAX_ATTEMPTS, blocked
 from domain.state import Failure, State
-from domain.tiers import chunk_count, chunk_id
+from domain.tiers import chunk_count, chunk_id, current_key
 from storage.chunks import ChunkStoreError, FileChunkStore, chunk_path
 from storage.row import StoredRow
 
@@ -46,21 +46,6 @@ def known(state: State, key: ChunkKey) -> bool:
         track is not None
         and track.revision == key.revision
         and 0 <= key.index < chunk_count(track.duration_ms)
-    )
-
-
-def current_key(state: State, index: int) -> ChunkKey | None:
-    """The key of chunk `index` of the playing track at the current preset and intensity."""
-    playback = state.playback
-    track = state.tracks.get(playback.track) if playback.track is not None else None
-    if track is None or not 0 <= index < chunk_count(track.duration_ms):
-        return None
-    return ChunkKey(
-        track=playback.track or "",
-        revision=track.revision,
-        preset=playback.preset,
-        intensity_tenths=playback.intensity_tenths,
-        index=index,
     )
 
 

@@ -32,6 +32,8 @@ OPERATIONS = [
     ("/v1/status", "GET", 5),
     ("/v1/tracks", "GET", 3),
     ("/v1/events", "GET", 30),
+    ("/v1/explain/{index}", "GET", 5),
+    ("/v1/explain/{track}/{revision}/{preset}/{intensity_tenths}/{index}", "GET", 5),
     ("/v1/interactions", "POST", 60),
 ]
 
