@@ -147,6 +147,11 @@ async def service(
                     from adapters.http.server import HttpServer
 
                     server = HttpServer(http, running.player, sock=sock)
+                    server.private = {
+                        "library": config.library,
+                        "chunks": config.cache_dir,
+                        "data": config.db.parent,
+                    }
                     running.http_port = await running.task_group.start(server.run)
                 await _ready(running, notifier)
                 try:

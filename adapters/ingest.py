@@ -30,6 +30,15 @@ from domain.events import EVENT_TYPES, DomainEvent, NewEvent
 
 MAX_LINE_BYTES = 64 * 1024
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+#: How deeply an event's JSON may nest. An event is an object whose deepest field is a chunk key
+#: (an object): anything deeper is refused before it is decoded, so no input can exhaust the
+#: decoder's recursion.
+MAX_DEPTH = 8
+#: The largest integer a field may hold: exact in JSON (and JavaScript), fits SQLite's INTEGER.
+MAX_INT = 2**53
+#: Strings and the brackets outside them, for `check_depth`.
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAMESPACE = uuid.UUID("6f1c2b9e-3d7a-4e5b-9c1d-2a8f0e4b7c63")
 
@@ -81,15 +90,53 @@ def parse_time(value: object) -> int:
     raise EventParseError("`at` must be milliseconds or an ISO-8601 time", "at")
 
 
+def check_depth(text: bytes) -> None:
+    """Refuse JSON nested deeper than `MAX_DEPTH` (EventParseError), before decoding it."""
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise EventParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+
+
+def decode_json(text: str | bytes) -> object:
+    """A JSON value of bounded nesting; EventParseError when it is not JSON or too deep."""
+    raw = text.encode() if isinstance(text, str) else text
+    check_depth(raw)
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as e:
+        raise EventParseError(f"not JSON: {e}") from e
+
+
 def parse_line(text: str | bytes, *, default_id: str) -> NewEvent:
     """One line to an event; raises `EventParseError` naming the bad field."""
     if len(text) > MAX_LINE_BYTES:
         raise EventParseError(f"line longer than {MAX_LINE_BYTES} bytes")
-    try:
-        data = msgspec.json.decode(text)
-    except msgspec.DecodeError as e:
-        raise EventParseError(f"not JSON: {e}") from e
-    return parse_object(data, default_id=default_id)
+    return parse_object(decode_json(text), default_id=default_id)
+
+
+def check_values(value: object, field: str) -> None:
+    """Every integer in `value` within ±MAX_INT and no string with a control character;
+    EventParseError naming the field otherwise."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not -MAX_INT <= value <= MAX_INT:
+            raise EventParseError(f"`{field}` must be at most {MAX_INT} in size", field)
+    elif isinstance(value, str):
+        if _CONTROL.search(value):
+            raise EventParseError(f"`{field}` must not contain control characters", field)
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            check_values(item, f"{field}.{name}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            check_values(item, f"{field}[{n}]")
 
 
 def parse_object(data: object, *, default_id: str, default_at: int | None = None) -> NewEvent:
@@ -114,6 +161,8 @@ def parse_object(data: object, *, default_id: str, default_at: int | None = None
         event_id = str(uuid.UUID(str(event_id)))
     except ValueError as e:
         raise EventParseError(f"`id` is not a UUID: {event_id!r}", "id") from e
+    for name, value in fields.items():
+        check_values(value, str(name))
     fields["type"] = event_type
     try:
         event = msgspec.convert(fields, DomainEvent)

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 from adapters.cli import (
     audit,
@@ -131,7 +131,9 @@ def _ours(group: BaseExceptionGroup[BaseException]) -> TierbufferError | None:
 
 
 def _fail(message: str) -> int:
-    print(f"tierbuffer: error: {message}", file=sys.stderr)
+    from adapters.cli.terminal import printable
+
+    print(f"tierbuffer: error: {printable(message)}", file=sys.stderr)
     return 2
 
 
@@ -148,7 +150,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     from adapters import logs
 
     with logs.configured(_log_level(args), args.log_format, everything=args.verbose >= 2):
-        return _run(args, out if out is not None else sys.stdout)
+        from adapters.cli.terminal import SafeOutput
+
+        stream = SafeOutput(out if out is not None else sys.stdout)
+        return _run(args, cast(TextIO, stream))
 
 
 def _run(args: argparse.Namespace, stream: TextIO) -> int:

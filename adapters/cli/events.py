@@ -77,13 +77,16 @@ async def _append_session(args: argparse.Namespace, events: list[NewEvent], out:
 
 
 def _describe(state: State) -> str:
+    from adapters.cli.terminal import printable
+
     playback = state.playback
     position = playback.position_at(state.clock_ms, state.duration_of(playback.track))
     lines = [
         f"sequence:   {state.seq}",
         f"event time: {iso(state.clock_ms) if state.clock_ms else '-'}",
         f"library:    {len(state.tracks)} tracks",
-        f"playback:   {playback.status} {playback.track or '-'} at {position / 1000:.1f} s",
+        f"playback:   {playback.status} {printable(playback.track or '-')} at "
+        f"{position / 1000:.1f} s",
         f"preset:     {playback.preset} at intensity {playback.intensity_tenths / 10:.1f}",
         f"ignored:    {state.ignored} events that did not apply",
     ]

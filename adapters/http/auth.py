@@ -1,4 +1,6 @@
-"""Bearer-token check for every request, compared in constant time."""
+"""Bearer-token check for every request, compared in constant time. The scheme is matched
+without regard to case (`bearer`, `BEARER`: RFC 9110 says auth schemes are case-insensitive), the
+token exactly."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -29,7 +31,9 @@ class BearerAuth:
             if name == b"authorization":
                 given = value
                 break
-        if hmac.compare_digest(given, self._expected):
+        scheme, _, credentials = given.strip().partition(b" ")
+        matches = hmac.compare_digest(credentials.strip(), self._expected)
+        if matches and scheme.lower() == b"bearer":
             await self.app(scope, receive, send)
             return
         await send(

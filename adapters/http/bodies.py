@@ -10,17 +10,16 @@ import uuid
 from collections.abc import Callable, Mapping
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from adapters.errors import AdapterError
-from adapters.ingest import EventParseError, parse_object
+from adapters.ingest import MAX_INT as MAX_INT  # the bound of query and path integers too
+from adapters.ingest import EventParseError, check_depth, parse_object
 from domain.events import INTERACTION_TYPES, NewEvent
 
 #: What a player may post: its own interactions. Worker outcomes, library and lifecycle facts
 #: are the service's to record.
 POSTABLE = frozenset({*INTERACTION_TYPES, "NextTrackQueued"})
-#: The largest integer a query or path parameter may be (exact in JSON, fits SQLite).
-MAX_INT = 2**53
 _KEY_NAMESPACE = uuid.UUID("0b8a3c52-1f7e-4d1b-a6f2-93c4e5d7a810")
 
 
@@ -45,11 +44,14 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ApiError(413, "too-large", f"request body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "too-large", f"request body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "too-large", f"request body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as e:  # gone, or cut off at the request deadline: nothing appended
+        raise ApiError(408, "timeout", "the request body did not arrive whole") from e
     return b"".join(chunks)
 
 
@@ -71,6 +73,10 @@ def event_id_for(idempotency_key: str | None, new_id: Callable[[], str]) -> str:
 
 def parse_interaction(body: bytes, *, default_id: str, now_ms: int) -> NewEvent:
     """An interaction in the `ingest` line schema; `at` defaults to the server's clock."""
+    try:
+        check_depth(body)
+    except EventParseError as e:
+        raise ApiError(400, "too-deep", e.reason) from e
     try:
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as e:

@@ -16,6 +16,9 @@ from adapters.errors import AdapterError
 
 MAX_BODY_BYTES: Final[int] = 64 * 1024
 MAX_WAIT_MS: Final[int] = 30_000
+MAX_HEADER_BYTES: Final[int] = 16 * 1024
+#: A token must be at least this long, of visible ASCII without spaces (it travels in a header).
+MIN_TOKEN_CHARS: Final[int] = 16
 
 
 class HttpConfigError(AdapterError):
@@ -38,15 +41,38 @@ class HttpConfig(msgspec.Struct, frozen=True):
     stream_max_events: int = 10_000
     stream_send_timeout_s: float = 30.0
     max_streams: int = 32
+    #: The request line and headers together: a header, a header count or a URL past this is
+    #: answered 400 (uvicorn's h11_max_incomplete_event_size).
+    max_header_bytes: int = MAX_HEADER_BYTES
+    #: A request must arrive whole this long after its connection opened or the last response.
+    request_timeout_s: float = 10.0
+    #: An idle connection is closed after this long.
+    keep_alive_s: int = 5
+    #: Open connections beyond this are answered 503 and closed.
+    max_connections: int = 256
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise HttpConfigError(f"{self.host}:{self.port}", "port must be 0..65535")
-        if not is_loopback(self.host) and not self.token:
+        where = f"{self.host}:{self.port}"
+        if not is_loopback(self.host) and self.token is None:
             raise HttpConfigError(
-                f"{self.host}:{self.port}",
-                "binding off loopback needs a token (--token or $TIERBUFFER_TOKEN)",
+                where, "binding off loopback needs a token (--token or $TIERBUFFER_TOKEN)"
             )
+        if self.token is not None and not good_token(self.token):
+            raise HttpConfigError(
+                where,
+                f"a token must be at least {MIN_TOKEN_CHARS} characters of visible ASCII, "
+                "without spaces",
+            )
+        limits = (self.max_header_bytes, self.request_timeout_s, self.keep_alive_s)
+        if min(*limits, self.max_connections, self.max_body_bytes) <= 0:
+            raise HttpConfigError(where, "every limit must be positive")
+
+
+def good_token(token: str) -> bool:
+    """At least MIN_TOKEN_CHARS characters, each visible ASCII (no space, no control)."""
+    return len(token) >= MIN_TOKEN_CHARS and all("!" <= c <= "~" for c in token)
 
 
 def is_loopback(host: str) -> bool:

@@ -269,7 +269,7 @@ def _paths() -> dict[str, Any]:
                         "name": "Last-Event-ID",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                        "schema": {"type": "string", "pattern": "^[0-9]+$", "maxLength": 16},
                     },
                 ],
                 "responses": {

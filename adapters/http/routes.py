@@ -141,10 +141,11 @@ class Api:
             raise ApiError(503, "busy", "too many open streams; page with /v1/events")
         resume = request.headers.get("last-event-id")
         if resume is not None:
-            if not resume.strip().isdigit():
-                message = "Last-Event-ID must be a sequence number"
+            digits = resume.strip()
+            if not (digits.isascii() and digits.isdigit()) or int(digits) > MAX_INT:
+                message = f"Last-Event-ID must be a sequence number 0..{MAX_INT}"
                 raise ApiError(422, "invalid", message, "Last-Event-ID")
-            after = int(resume)
+            after = int(digits)
         else:
             after = query_int(request.query_params, "after", self.player.state.seq)
         return EventStream(self.player, after, self.config, self.streams)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -26,6 +27,8 @@ from starlette.responses import Response
 from adapters.http.auth import BearerAuth
 from adapters.http.bodies import ApiError
 from adapters.http.config import HttpConfig, HttpConfigError
+from adapters.http.limits import HeaderLimits, limited
+from adapters.http.redact import RedactPaths
 from adapters.http.routes import Api, json_response
 from adapters.http.schemas import ErrorBody, ErrorDetail
 from adapters.runtime.player import Player
@@ -38,7 +41,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def build_app(player: Player, config: HttpConfig) -> tuple[ASGIApp, Api]:
+def build_app(
+    player: Player, config: HttpConfig, private: Mapping[str, Path] | None = None
+) -> tuple[ASGIApp, Api]:
+    """The API, behind its limits, its token check and the redaction of the `private` folders
+    (by name: library, chunks, data) from what clients are shown."""
     api = Api(player, config)
     app = Starlette(
         routes=api.routes(),
@@ -50,7 +57,9 @@ def build_app(player: Player, config: HttpConfig) -> tuple[ASGIApp, Api]:
             Exception: _internal_error,
         },
     )
-    wrapped: ASGIApp = BearerAuth(app, config.token) if config.token else app
+    wrapped: ASGIApp = RedactPaths(app, private or {})
+    wrapped = BearerAuth(wrapped, config.token) if config.token else wrapped
+    wrapped = HeaderLimits(wrapped, config.max_header_bytes)
     return wrapped, api
 
 
@@ -110,6 +119,7 @@ class HttpServer:
         self.config = config
         self.player = player
         self._sock = sock
+        self.private: dict[str, Path] = {}  # folders whose paths clients never see, by name
 
     def bind(self) -> socket.socket:
         return self._sock if self._sock is not None else self.listen(self.config)
@@ -133,14 +143,16 @@ class HttpServer:
 
     async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; reports the bound port when it accepts connections."""
-        app, api = build_app(self.player, self.config)
+        app, api = build_app(self.player, self.config, self.private)
         uconfig = uvicorn.Config(
             app,
             lifespan="off",
             log_config=None,
             access_log=False,
             server_header=False,
-            http="h11",
+            http=limited(self.config.request_timeout_s, self.config.max_connections),
+            h11_max_incomplete_event_size=self.config.max_header_bytes,
+            timeout_keep_alive=self.config.keep_alive_s,
             ws="none",
             timeout_graceful_shutdown=2,
         )

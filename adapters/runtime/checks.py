@@ -40,7 +40,9 @@ def lifecycle_events(track_id: str, track: Track, source: Path) -> list[DomainEv
         probed = probe_track(source)
     except AudioReadError as e:
         return [
-            TrackUnreadable(path=track.path, reason=e.reason, detail=str(e), fingerprint=now),
+            TrackUnreadable(
+                path=track.path, reason=e.reason, detail=str(e.named(track.path)), fingerprint=now
+            ),
             TrackDeleted(track=track_id),
         ]
     return [

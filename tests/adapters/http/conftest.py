@@ -21,7 +21,7 @@ from tests.support.audio import write_track
 
 RATE: Final = 16_000
 DEADLINE_S: Final = 45.0
-TOKEN: Final = "s3cret-token"
+TOKEN: Final = "s3cret-token-of-the-tests"
 
 
 @pytest.fixture

@@ -37,7 +37,18 @@ def test_binding_off_loopback_without_a_token_is_refused() -> None:
         HttpConfig(host="0.0.0.0", port=0)
     with pytest.raises(HttpConfigError, match="token"):
         parse_bind("0.0.0.0:8770")
-    assert parse_bind("0.0.0.0:8770", token="t").token == "t"
+    assert parse_bind("0.0.0.0:8770", token=TOKEN).token == TOKEN
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["t", " " * 20, "short-token", "a token with spaces in it", "tab\tin-the-token-here", "é" * 20],
+)
+def test_a_weak_or_unsendable_token_is_refused(token: str) -> None:
+    with pytest.raises(HttpConfigError, match="at least 16 characters of visible ASCII"):
+        parse_bind("0.0.0.0:8770", token=token)
+    with pytest.raises(HttpConfigError, match="at least 16"):
+        HttpConfig(host="127.0.0.1", port=0, token=token)
     assert parse_bind("8770").host == "127.0.0.1"
     assert parse_bind("[::1]:8770").host == "::1"
 
@@ -80,5 +91,11 @@ async def test_off_loopback_every_request_must_carry_the_token(exposed: Service)
         assert await exposed.app.log.events.last_seq() == before
         auth = {"Authorization": f"Bearer {TOKEN}"}
         assert (await client.get("/v1/status", headers=auth)).status_code == 200
+        for scheme in ("bearer", "BEARER", "BeArEr"):  # the scheme is case-insensitive
+            anycase = {"Authorization": f"{scheme} {TOKEN}"}
+            assert (await client.get("/v1/status", headers=anycase)).status_code == 200
+        for other in (f"Basic {TOKEN}", TOKEN, f"Bearer{TOKEN}", f"Bearer {TOKEN.upper()}"):
+            refused = await client.get("/v1/status", headers={"Authorization": other})
+            assert refused.status_code == 401, other
         accepted = await client.post("/v1/interactions", json={"type": "Paused"}, headers=auth)
         assert accepted.status_code == 200
