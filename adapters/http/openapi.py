@@ -20,6 +20,8 @@ from adapters.ingest import MAX_TIME_MS
 from domain.events import EVENT_TYPES, PRESETS, ChunkKey
 
 _REF = "#/components/schemas/{name}"
+#: An ISO-8601 time the API takes: from 1970 on (a year 1970..9999 first).
+_FROM_1970 = "^(19[7-9][0-9]|[2-9][0-9]{3})-"
 JSON = "application/json"
 
 
@@ -39,7 +41,7 @@ def _components() -> dict[str, Any]:
         "(default: the server's clock)",
         "oneOf": [
             {"type": "integer", "minimum": 0, "maximum": MAX_TIME_MS},
-            {"type": "string", "format": "date-time"},
+            {"type": "string", "format": "date-time", "pattern": _FROM_1970},
         ],
     }
     ident = {"type": "string", "format": "uuid", "description": "idempotency key (a UUID)"}
@@ -146,7 +148,12 @@ _EXPLAIN_RESPONSES = {
 
 def _paths() -> dict[str, Any]:
     types = {"type": "string", "enum": sorted(EVENT_TYPES)}
-    moment = {"type": "string", "description": "ms since the epoch or ISO-8601"}
+    moment = {
+        "type": "string",
+        "minLength": 1,
+        "pattern": f"^([0-9]+|{_FROM_1970[1:]}.*)$",
+        "description": "ms since the epoch or ISO-8601 with a timezone, not before 1970",
+    }
     key_params = [
         _path("track", {"type": "string", "minLength": 1}),
         _path("revision", {"type": "integer", "minimum": 0, "maximum": MAX_INT}),
@@ -263,7 +270,7 @@ def _paths() -> dict[str, Any]:
                     _query(
                         "after",
                         {"type": "integer", "minimum": 0, "maximum": MAX_INT},
-                        "default: the log's end",
+                        "default: the log's end; a Last-Event-ID header, when given, wins",
                     ),
                     {
                         "name": "Last-Event-ID",
