@@ -1,9 +1,11 @@
 """The composition root: the one place that chooses implementations and wires them together.
 
 Imported only by the entrypoints (the CLI, the benchmarks, the end-to-end tests): it picks the
-SQLite stores, the system clock, the UUIDv7 id source and the worker functions, and hands them
-to the runtime, which knows only the ports. The HTTP API is started here, as a task in the
-service's task group, so the runtime never imports it. Nothing is built at import time.
+stores by where the log lives (an SQLite file, or a PostgreSQL database named by its URL) and
+the one-service lock that goes with them, the system clock, the UUIDv7 id source and the worker
+functions, and hands them to the runtime, which knows only the ports. The HTTP API is started
+here, as a task in the service's task group, so the runtime never imports it. Nothing is built
+at import time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import anyio
 
 from adapters.clock import SystemClock
 from adapters.ids import UuidV7Source
+from storage.location import Location, PgUrl, location
 from storage.log import Log
 from storage.sqlite_log import open_sqlite_log
 
@@ -44,6 +47,13 @@ def default_db_path(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base).expanduser() / "tierbuffer" / "tierbuffer.db"
 
 
+def db_location(given: str | None, environ: Mapping[str, str] = os.environ) -> Location:
+    """`--db` or else `TIERBUFFER_DB` (a path or a PostgreSQL URL), else the default file;
+    InvalidLocationError for a malformed URL."""
+    explicit = given or environ.get("TIERBUFFER_DB")
+    return location(explicit) if explicit else default_db_path(environ)
+
+
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Where time and event ids come from."""
@@ -59,13 +69,33 @@ def sources() -> Sources:
 
 @asynccontextmanager
 async def open_log(
-    path: Path, *, create: bool, migrate: bool, clock: Clock | None = None
+    where: Location, *, create: bool, migrate: bool, clock: Clock | None = None
 ) -> AsyncIterator[Log]:
-    """The SQLite log at `path` (event store and snapshots); `create=False` refuses a missing
-    database, `migrate=False` one whose schema is not at the head revision."""
-    opened = open_sqlite_log(path, clock=clock or sources().clock, create=create, migrate=migrate)
-    async with opened as log:
+    """The log at `where` (event store and snapshots): an SQLite file, or a PostgreSQL
+    database. `create=False` refuses a missing SQLite file (a PostgreSQL database is never
+    created: it must exist), `migrate=False` a schema not at the head revision."""
+    clock = clock or sources().clock
+    if isinstance(where, PgUrl):
+        from storage.pg_log import open_pg_log
+
+        async with open_pg_log(where, clock=clock, migrate=migrate) as log:
+            yield log
+        return
+    async with open_sqlite_log(where, clock=clock, create=create, migrate=migrate) as log:
         yield log
+
+
+@asynccontextmanager
+async def service_lock(where: Location) -> AsyncIterator[None]:
+    """One service per log: a flock on an SQLite file, a session advisory lock on PostgreSQL."""
+    from adapters.runtime.lock import AdvisoryServiceLock, ServiceLock
+
+    if isinstance(where, PgUrl):
+        async with AdvisoryServiceLock(where):
+            yield
+        return
+    with ServiceLock(where):
+        yield
 
 
 @asynccontextmanager
@@ -80,11 +110,10 @@ async def service(
     `http` is given. `render` and `analyse` name other worker functions (``"module:function"``,
     tests of faults)."""
     from adapters.runtime import specs
-    from adapters.runtime.lock import ServiceLock
     from adapters.runtime.service import running_service
 
     wired = sources()
-    with ServiceLock(config.db):
+    async with service_lock(config.db):
         async with (
             open_log(config.db, create=True, migrate=True, clock=wired.clock) as log,
             running_service(

@@ -12,12 +12,11 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import TextIO
 
 import anyio
 
-from adapters.bootstrap import default_db_path
+from adapters.bootstrap import db_location
 from adapters.cli import audit, events, library, render, service, simulate
 from domain.errors import TierbufferError
 
@@ -38,10 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--db",
-        type=Path,
         default=None,
-        help="the SQLite event log (default: $TIERBUFFER_DB, else "
-        "$XDG_DATA_HOME/tierbuffer/tierbuffer.db, i.e. ~/.local/share/tierbuffer/tierbuffer.db)",
+        help="the event log: an SQLite file, or a PostgreSQL database as postgresql://USER@HOST/DB "
+        "(default: $TIERBUFFER_DB, else $XDG_DATA_HOME/tierbuffer/tierbuffer.db, i.e. "
+        "~/.local/share/tierbuffer/tierbuffer.db)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -54,7 +53,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.db_given = args.db is not None or bool(os.environ.get("TIERBUFFER_DB"))
-    args.db = args.db.expanduser() if args.db is not None else default_db_path()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -62,6 +60,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     run: Command = args.run
     stream = out if out is not None else sys.stdout
     try:
+        args.db = db_location(args.db)
         return anyio.run(run, args, stream, backend="asyncio")
     except TierbufferError as e:
         print(f"tierbuffer: error: {e}", file=sys.stderr)

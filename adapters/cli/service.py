@@ -11,13 +11,20 @@ from typing import Any, TextIO
 
 import anyio
 
-from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log, serve_until_signalled, service
+from adapters.bootstrap import (
+    DEFAULT_SNAPSHOT_EVERY,
+    default_db_path,
+    open_log,
+    serve_until_signalled,
+    service,
+)
 from adapters.cli.options import positive
 from adapters.demo.library import make_demo_library
 from adapters.demo.session import play_session, report
 from adapters.http.config import HttpConfig, parse_bind
 from adapters.runtime.scheduler import SchedulerConfig
 from adapters.runtime.service import ServiceConfig
+from storage.location import Location, PgUrl
 from storage.projector import verify
 
 
@@ -93,7 +100,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=demo)
 
 
-def _config(args: argparse.Namespace, db: Path, library: Path, cache_dir: Path) -> ServiceConfig:
+def _config(
+    args: argparse.Namespace, db: Location, library: Path, cache_dir: Path
+) -> ServiceConfig:
     return ServiceConfig(
         db=db,
         library=library,
@@ -122,8 +131,12 @@ async def serve(args: argparse.Namespace, out: TextIO) -> int:
 
 async def demo(args: argparse.Namespace, out: TextIO) -> int:
     """Embedded defaults: everything under the data directory's `demo/` unless told otherwise."""
-    home = args.db.parent if args.db_given else args.db.parent / "demo"
-    db = args.db if args.db_given else home / "tierbuffer.db"
+    where: Location = args.db
+    if isinstance(where, PgUrl):  # the log on the server, the files in the data directory
+        home = default_db_path({}).parent / "demo"
+    else:
+        home = where.parent if args.db_given else where.parent / "demo"
+    db = where if args.db_given else home / "tierbuffer.db"
     library = args.library.expanduser() if args.library else home / "library"
     cache_dir = home / "chunks"
     started = time.perf_counter()

@@ -27,6 +27,7 @@ from domain.events import (
     TrackChanged,
 )
 from domain.tiers import chunk_count
+from storage.location import Location
 
 CHUNK_MS = 30_000
 REPORTS_PER_CHUNK = 6
@@ -132,7 +133,7 @@ async def _listen(player: Player, index: int, speed: float) -> None:
         await player.interact(PositionReported(position_ms=index * CHUNK_MS + k * step_ms))
 
 
-def report(service: Service, tally: DemoTally, started: float, db: Path) -> str:
+def report(service: Service, tally: DemoTally, started: float, db: Location) -> str:
     state = service.app.state
     outcomes = service.scheduler.outcomes
     rendered = outcomes.rendered

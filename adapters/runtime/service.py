@@ -31,6 +31,7 @@ from adapters.runtime.status import RuntimeStatus
 from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
 from domain.state import State
 from storage.chunks import FileChunkStore
+from storage.location import Location
 from storage.log import Log
 from storage.projector import load_state
 
@@ -40,7 +41,7 @@ VERSION = "0.1.0"
 
 
 class ServiceConfig(msgspec.Struct, frozen=True):
-    db: Path
+    db: Location
     library: Path
     cache_dir: Path
     scheduler: SchedulerConfig = msgspec.field(default_factory=SchedulerConfig)
