@@ -126,14 +126,16 @@ class PgEventStore(LogReads):
         return await self._reader.last_seq()
 
     async def changes(self) -> AsyncIterator[int]:
-        """The head's sequence number after each commit to the log by anyone (any process, any
-        host), as PostgreSQL delivers its notifications; commits close together may arrive as
-        one. Ends with a StoreError when the listening connection is lost."""
+        """0 once listening, then the head's sequence number after each commit to the log by
+        anyone (any process, any host), as PostgreSQL delivers its notifications; commits close
+        together may arrive as one. Ends with a StoreError when the listening connection is
+        lost (`storage.eventstore.ChangeFeed`)."""
         connection = await self._connector.connect()
         try:
             await connection.execute(
                 psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel))
             )
+            yield 0
             async for note in connection.notifies():
                 yield int(note.payload) if note.payload.isdigit() else 0
         except psycopg.Error as e:

@@ -108,6 +108,8 @@ class PgWriter:
         self._head: tuple[int, bytes] | None = None
         self._careful_until = 0.0
         self._closed = False
+        #: Transactions committed (one per group): what group commit saves shows here.
+        self.commits = 0
 
     async def append(self, prepared: list[Prepared]) -> list[int]:
         if self._closed:
@@ -154,9 +156,12 @@ class PgWriter:
             if self._head is not None and time.monotonic() >= self._careful_until:
                 results = await self._optimistic(connection, batches, recorded_at)
                 if results is not None:
+                    self.commits += 1
                     return results
                 self._careful_until = time.monotonic() + CAREFUL_S
-            return await self._careful(connection, batches, recorded_at)
+            results = await self._careful(connection, batches, recorded_at)
+            self.commits += 1
+            return results
         except StoreError as e:
             self._head = None
             return e
