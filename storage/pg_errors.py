@@ -1,10 +1,11 @@
 """PostgreSQL driver errors (psycopg 3, or SQLAlchemy wrapping it) as our `StoreError`s, by the
 error's class and its SQLSTATE code, never by its message text.
 
-A connection that cannot be made at all carries no SQLSTATE: psycopg raises `OperationalError`
-for it, which is classified by class (unreachable), unless the server answered with a code
-(wrong password, no such database). The driver's own words appear only as the detail of a
-message, cut to one line.
+A connection that cannot be made carries no SQLSTATE (libpq keeps none for it, whether the host
+refused it, the password was wrong or the database is missing): psycopg raises `OperationalError`,
+classified by that class as `UnreachableDatabaseError` ("cannot connect"), or as
+`AccessDeniedError` when libpq says the server wanted a password and got none. The server's own
+words appear only as the detail of the message, cut to one line, never to classify.
 """
 
 from __future__ import annotations
@@ -73,8 +74,11 @@ def translate(where: PgUrl, error: BaseException) -> StoreError:
         return DiskFullError(where, "the server's disk is full; nothing was written")
     if code in BUSY_CODES:
         return DatabaseBusyError(where, "another process holds the write lock; try again")
-    if (code is not None and code[:2] in CONNECTION_CLASSES) or (
-        code is None and isinstance(original, psycopg.OperationalError)
-    ):
-        return UnreachableDatabaseError(where, f"cannot reach the server: {_detail(original)}")
+    if code is None and isinstance(original, psycopg.OperationalError):
+        pgconn = getattr(original, "pgconn", None)
+        if pgconn is not None and pgconn.needs_password:
+            return AccessDeniedError(where, "the server wants a password and none was given")
+        return UnreachableDatabaseError(where, f"cannot connect: {_detail(original)}")
+    if code is not None and code[:2] in CONNECTION_CLASSES:
+        return UnreachableDatabaseError(where, f"lost the server: {_detail(original)}")
     return DatabaseError(where, f"{type(original).__name__}: {_detail(original)}")
