@@ -63,6 +63,13 @@ def location(text: str) -> Location:
     if port == 0:
         raise InvalidLocationError(_redacted(text), "port 0 is not a port")
     found = PgUrl(url)
+    import psycopg  # only for a URL: a path needs no driver
+
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidLocationError(found, f"not a valid URL ({detail})") from e
     if not found.database:
         raise InvalidLocationError(found, "names no database (postgresql://HOST/DATABASE)")
     return found

@@ -39,7 +39,9 @@ class PgConnector:
 
     def __init__(self, where: PgUrl, *, busy_timeout_s: float, name: str) -> None:
         self.where = where
-        self._options = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
+        given = psycopg.conninfo.conninfo_to_dict(where.url).get("options") or ""
+        # Added to the URL's own options (a search_path, say), not in their place.
+        self._options = f"{given} -c lock_timeout={int(busy_timeout_s * 1000)}".strip()
         self._name = name
 
     def _kwargs(self) -> dict[str, Any]:

@@ -221,3 +221,23 @@ async def test_a_0001_log_is_upgraded_on_postgresql_and_keeps_verifying(
         assert [r.chain for r in stored[238:242]] == [1, 1, 2, 2]
         assert first_break(stored) is None
         assert (await load_state(log.events, log.snapshots)).state == await replay(log.events)
+
+
+async def test_a_log_in_a_schema_named_by_the_url_stays_there(
+    pg_url: PgUrl, clock: FixedClock
+) -> None:
+    """The URL's own options (a search_path) are kept beside the store's settings: two logs in
+    two schemas of one database do not meet."""
+    urls = []
+    for name in ("room_a", "room_b"):
+        pg_exec(pg_url, f"CREATE SCHEMA {name}")
+        joiner = "&" if "?" in pg_url.url else "?"
+        urls.append(PgUrl(f"{pg_url.url}{joiner}options=-csearch_path%3D{name}"))
+    for count, url in zip((3, 5), urls, strict=True):
+        async with open_pg_log(url, clock=clock, migrate=True) as log:
+            assert await log.events.append(mixed_events(count, seed=count)) == list(
+                range(1, count + 1)
+            )
+    assert pg_rows(pg_url, "SELECT count(*) FROM room_a.events") == [(3,)]
+    assert pg_rows(pg_url, "SELECT count(*) FROM room_b.events") == [(5,)]
+    assert pg_rows(pg_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]

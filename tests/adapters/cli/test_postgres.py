@@ -85,6 +85,7 @@ def test_the_url_comes_from_the_environment_too(
         ("postgresql://u@127.0.0.1:99999/db", "not a valid URL"),
         ("postgresql://u@127.0.0.1:5432", "names no database"),
         ("postgres://u:secret@127.0.0.1:0/db", "port 0"),
+        ("postgresql://u@h/db?port=1=2", "not a valid URL"),
     ],
 )
 def test_a_malformed_url_is_one_line_exit_2(cli: Cli, url: str, needle: str) -> None:
