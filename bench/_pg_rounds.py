@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import psycopg
 
 from adapters.bootstrap import sources
 from bench import _pg
@@ -138,3 +139,57 @@ APPEND_TARGETS = {
     "ratio tierbuffer / raw, single": ">= 0.5",
     "ratio tierbuffer / raw, batched": ">= 0.7",
 }
+
+
+def bytes_per_event(url: PgUrl, table: str) -> float:
+    """The table's bytes on the server (indexes and TOAST included) per row."""
+    with psycopg.connect(url.url, autocommit=True) as connection:
+        connection.execute(f"VACUUM ANALYZE {table}")
+        found = connection.execute(
+            f"SELECT pg_total_relation_size('{table}'), (SELECT count(*) FROM {table})"
+        ).fetchone()
+    if found is None or not found[1]:
+        raise SystemExit(f"FAILED: no rows in {table} to measure")
+    return float(found[0]) / int(found[1])
+
+
+async def replay_main(
+    base: PgUrl,
+    args: argparse.Namespace,
+    figures: Figures,
+    build: Callable[[PgUrl, int], Any],
+    tb_replay: Callable[[PgUrl], Any],
+    convert: Callable[[str, dict[str, Any]], Any],
+    load: Callable[[], str],
+) -> tuple[PgUrl, set[str]]:
+    """Build the log (and eventsourcing's) in schemas of their own, then replay interleaved."""
+    url = _pg.fresh_schema(base, "bench_replay")
+    await build(url, args.events)
+    es_url = _pg.fresh_schema(base, "bench_replay_es")
+    use_es = not args.no_eventsourcing
+    if use_es:
+        events = (new_event(i) for i in range(args.events))
+        await anyio.to_thread.run_sync(lambda: _pg.es_build(es_url, events))
+    print(f"load average before: {load()}", flush=True)
+    hashes = set()
+    for r in range(args.rounds):
+        floor = await anyio.to_thread.run_sync(_pg.raw_scan, url)
+        rate, digest = await tb_replay(url)
+        hashes.add(digest)
+        figures["floor: psycopg scan + json.loads, rows/s"].append(floor)
+        figures["tierbuffer replay (verified, planning on), events/s"].append(rate)
+        figures["ratio tierbuffer / floor"].append(rate / floor)
+        if use_es:
+            es = await anyio.to_thread.run_sync(_pg.es_replay, es_url, convert)
+            figures["eventsourcing select + deserialise + project, events/s"].append(es)
+            figures["ratio tierbuffer / eventsourcing"].append(rate / es)
+        print(f"round {r + 1}/{args.rounds} done, load {load()}", flush=True)
+    tb_bytes = bytes_per_event(url, "events")
+    print(f"database bytes per event (table + indexes): tierbuffer {tb_bytes:.0f}", end="")
+    if use_es:
+        print(f", eventsourcing {bytes_per_event(es_url, _pg.es_table(es_url)):.0f}", end="")
+    print()
+    return url, hashes
+
+
+REPLAY_TARGETS = {"ratio tierbuffer / floor": ">= 0.7", "ratio tierbuffer / eventsourcing": ""}
