@@ -5,15 +5,21 @@ lock; the running service woken by the log's notifications."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
+from alembic import command as alembic_command
+from sqlalchemy import create_engine
 
 from adapters.runtime.app import Application
 from adapters.runtime.lock import AdvisoryServiceLock, ServiceLockedError
 from domain.state import State
 from storage.location import PgUrl
+from storage.migrate import alembic_config, head_revision
 from storage.pg_log import open_pg_log
 from tests.adapters.cli.test_cli import Cli, assert_one_line_error, cli, state_hash_in
 from tests.support.clock import FixedClock
@@ -164,3 +170,46 @@ async def test_a_follower_is_woken_by_anothers_append_not_by_polling(pg_url: PgU
             with anyio.fail_after(10):
                 await app.until_seq(7)
             tg.cancel_scope.cancel()
+
+
+def test_migrate_brings_a_postgresql_log_at_0001_to_head(
+    cli: Cli, pg_url: PgUrl, tmp_path: Path
+) -> None:
+    """One history for both dialects: a database Alembic left at 0001 is refused by the other
+    commands until `tierbuffer migrate` upgrades it in place."""
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(pg_url.url))
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            alembic_command.upgrade(config, "0001")
+    finally:
+        engine.dispose()
+    assert pg_rows(pg_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    code, _, err = cli("--db", pg_url.url, "state")
+    assert_one_line_error(code, err, "migrate")
+
+    code, out, err = cli("--db", pg_url.url, "migrate")
+    assert code == 0 and "schema up to date (0 events)" in out, err
+    assert pg_rows(pg_url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    session = write_session(tmp_path / "s.jsonl", session_lines(12))
+    code, out, err = cli("--db", pg_url.url, "ingest", str(session))
+    assert code == 0 and "appended 12 events" in out, err
+    code, out, err = cli("--db", pg_url.url, "verify")
+    assert code == 0, out + err
+
+
+def test_alembic_by_hand_upgrades_a_postgresql_database_to_head(cli: Cli, pg_url: PgUrl) -> None:
+    alembic = Path(sys.executable).parent / "alembic"
+    ini = Path(__file__).resolve().parents[3] / "migrations" / "alembic.ini"
+    done = subprocess.run(
+        [str(alembic), "-c", str(ini), "-x", f"db={pg_url.url}", "upgrade", "head"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert pg_rows(pg_url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    code, out, err = cli("--db", pg_url.url, "migrate")  # nothing left to do
+    assert code == 0 and "schema up to date (0 events)" in out, err
