@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import psycopg
 
-from adapters.bootstrap import sources
+from adapters.bootstrap import open_log, sources
 from bench import _pg
 from bench._anchors import raw_values
 from bench._common import new_event, percentile
@@ -153,6 +153,18 @@ def bytes_per_event(url: PgUrl, table: str) -> float:
     return float(found[0]) / int(found[1])
 
 
+async def tb_read(url: PgUrl) -> float:
+    """Events/s of the log's bulk read alone: every row verified against the chain and decoded,
+    nothing folded (what replay costs before the projection)."""
+    async with open_log(url, create=False, migrate=False) as log:
+        started = time.perf_counter()
+        count = await anyio.to_thread.run_sync(
+            lambda: sum(1 for _ in log.events.iter_recorded(after=0))
+        )
+        elapsed = time.perf_counter() - started
+    return count / elapsed
+
+
 async def replay_main(
     base: PgUrl,
     args: argparse.Namespace,
@@ -174,10 +186,13 @@ async def replay_main(
     hashes = set()
     for r in range(args.rounds):
         floor = await anyio.to_thread.run_sync(_pg.raw_scan, url)
+        read = await tb_read(url)
         rate, digest = await tb_replay(url)
         hashes.add(digest)
         figures["floor: psycopg scan + json.loads, rows/s"].append(floor)
+        figures["tierbuffer read (verified + decoded, no fold), events/s"].append(read)
         figures["tierbuffer replay (verified, planning on), events/s"].append(rate)
+        figures["ratio tierbuffer read / floor"].append(read / floor)
         figures["ratio tierbuffer / floor"].append(rate / floor)
         if use_es:
             es = await anyio.to_thread.run_sync(_pg.es_replay, es_url, convert)

@@ -5,7 +5,9 @@ Usage: python bench/replay.py [--db postgresql://…] [--events N] [--rounds R] 
 
 With `--db postgresql://…` the log is built on that server (schema `bench_replay` of that
 database, eventsourcing's in `bench_replay_es`) and the floor is psycopg scanning the payloads
-page by page with json.loads (bench/_pg_rounds.py); the rest is the same. Without it, on SQLite:
+page by page with json.loads (bench/_pg_rounds.py); beside the replay it measures the read alone
+(every row verified and decoded, nothing folded), to show what the fold costs on top; the rest
+is the same. Without it, on SQLite:
 
 Builds a log of N events (default 1 000 000: a library of 50 tracks, then a listening mix of
 position reports, seeks, preset and track changes), and the same events in the `eventsourcing`
