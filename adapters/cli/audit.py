@@ -19,6 +19,7 @@ from adapters.audit.export import (
     verify_export,
     write_export,
 )
+from adapters.audit.follow import Wakeups
 from adapters.audit.report import render_report
 from adapters.bootstrap import open_log
 from adapters.cli.events import iso
@@ -142,12 +143,14 @@ async def show_log(args: argparse.Namespace, out: TextIO) -> int:
         async with anyio.create_task_group() as tg:
             # Ctrl-C (or SIGTERM) ends following cleanly, exit 0: listen before printing anything.
             tg.start_soon(_cancel_on_interrupt, tg.cancel_scope)
+            wakeups = Wakeups(log.events, poll_s=args.poll)
+            await wakeups.start(tg)  # listening before the first read: no commit is missed
             state = await state_before(log, args.since)
             after = args.since
             while True:
                 after, state = await _print_from(log, args, out, after, state)
                 out.flush()
-                await anyio.sleep(args.poll)
+                await wakeups.next()
     return 0
 
 
