@@ -82,6 +82,7 @@ class WorkerPool:
         self.busy: set[Worker] = set()
         self.starting = 0
         self.started = 0  # processes started over the pool's life (replacements included)
+        self.up = anyio.Event()  # set once the first `size` workers are ready
         self.on_change: Callable[[], None] = lambda: None
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
@@ -186,6 +187,8 @@ class WorkerPool:
                     continue
                 self.idle.append(worker)
                 self.started += 1
+                if self.started >= self.size:
+                    self.up.set()
                 logger.debug("render worker %d ready", worker.pid)
                 return
         finally:
