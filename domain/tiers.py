@@ -170,7 +170,8 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     """Every chunk some tier would like, hottest tier first, in generation order."""
     track = state.tracks[basis.track]
     count = chunk_count(track.duration_ms)
-    listener = habits(state.predictor, state.policy, now)
+    listened = playback.listened_at(now, track.duration_ms)
+    listener = habits(state.predictor, state.policy, now, listened)
     stay = listener.stay
     out: list[Candidate] = []
 
