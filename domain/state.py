@@ -13,7 +13,7 @@ from domain.pmap import PMap
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 10
+PROJECTION_VERSION: Final[int] = 11
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -136,6 +136,7 @@ class Want(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tier: TierName
     probability: float
     bytes: int
+    render: bool = False  # likely enough to render ahead (`domain.tiers.worth_rendering`)
 
 
 class Job(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
