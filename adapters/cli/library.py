@@ -95,6 +95,7 @@ async def scan_against_log(
     and the scan's events. Appends nothing, and opens the log read-only."""
     from adapters.bootstrap import open_log, sources
     from adapters.library.index import LibraryIndex, known_unreadable
+    from adapters.library.paths import root_problem
     from adapters.library.scan import scan
     from adapters.preflight import has_content
     from domain.state import State
@@ -106,6 +107,9 @@ async def scan_against_log(
         async with open_log(db, create=False, migrate=False, read_only=True) as log:
             state = (await load_state(log.events, log.snapshots)).state
             recorded = [r.event async for r in log.events.read(types={"TrackUnreadable"})]
+    problem = root_problem(root, len(state.tracks))
+    if problem is not None:  # an empty mount point would delete every track
+        raise LibraryFolderError(root, problem)
     index = LibraryIndex.from_state(state, known_unreadable(recorded))
     result = await scan(
         root, index, now_ms=wired.clock, new_id=wired.new_id, progress=progress, deep=deep
