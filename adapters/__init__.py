@@ -16,3 +16,5 @@ Entrypoints on top, one composition root, named rooms inside:
 - `ingest`      the event-JSON line format shared by `ingest` and `POST /v1/interactions`;
 - `clock`, `ids` the system clock and UUIDv7 event ids; `errors` the adapters' base error.
 """
+
+__version__ = "0.1.0"  # the one place the version is written (pyproject reads it)

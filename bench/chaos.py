@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters import bootstrap  # noqa: E402
 from adapters.bootstrap import open_log  # noqa: E402
-from adapters.demo.library import make_demo_library  # noqa: E402
+from adapters.demo.library import SHORT_TRACKS, make_demo_library  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
 from adapters.runtime.service import Service, ServiceConfig  # noqa: E402
 from domain.events import (  # noqa: E402
@@ -225,7 +225,7 @@ def parent(args: argparse.Namespace, folder: Path) -> int:
     rng = random.Random(args.seed)
     library = args.library or folder / "library"
     if args.library is None:
-        make_demo_library(library)
+        make_demo_library(library, tracks=SHORT_TRACKS)
     elif not (folder / "library").exists():
         (folder / "library").symlink_to(library.resolve())
     survived, lost_total, bad_served = 0, 0, 0

@@ -25,7 +25,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters import bootstrap  # noqa: E402
-from adapters.demo.library import make_demo_library  # noqa: E402
+from adapters.demo.library import SHORT_TRACKS, make_demo_library  # noqa: E402
 from adapters.runtime.scheduler import SchedulerConfig  # noqa: E402
 from adapters.runtime.service import ServiceConfig  # noqa: E402
 from bench._common import percentile  # noqa: E402
@@ -55,7 +55,7 @@ def _event(rng: random.Random, tracks: list[str], position_ms: int) -> DomainEve
 
 async def run(folder: Path, rate: int, seconds: float) -> None:
     library = folder / "library"
-    make_demo_library(library)
+    make_demo_library(library, tracks=SHORT_TRACKS)
     config = ServiceConfig(
         db=folder / "interactions.db",
         library=library,

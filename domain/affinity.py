@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from domain.content import Features
 from domain.events import PRESETS, Preset
-from domain.features import Features
 
 FLOOR: Final = 0.2
 

@@ -48,6 +48,7 @@ class Start(msgspec.Struct, frozen=True):
 class Cancel(msgspec.Struct, frozen=True):
     ident: str
     why: str
+    preempted: bool = False  # for a more urgent job (else: the plan no longer wants it)
 
 
 Action = Start | Cancel
@@ -131,4 +132,5 @@ def _make_room(running: Sequence[Running], rank: Rank, key: ChunkKey) -> list[Ac
     if not victims:
         return []
     victim = max(victims, key=lambda r: (URGENCY[r.rank], r.ident))
-    return [Cancel(victim.ident, f"pre-empted by a more urgent job (chunk {key.index})")]
+    why = f"pre-empted by a more urgent job (chunk {key.index})"
+    return [Cancel(victim.ident, why, preempted=True)]

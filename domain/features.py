@@ -23,50 +23,25 @@ value is clamped to [0, 1].
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
+from domain.content import NEUTRAL
+from domain.content import Features as Features  # re-exported: analysis imports it from here
+from domain.content import neutral as neutral
+from domain.content import silent as silent
+
 NeutralReason: TypeAlias = Literal["empty", "silent", "non_finite", "unreadable"]
 
 SILENCE_RMS: Final = 1e-4  # -80 dBFS
-NEUTRAL: Final = 0.5
 _BRIGHT_LOW_HZ: Final = 100.0
 _BRIGHT_HIGH_HZ: Final = 8000.0
 _VOICE_CENTRE_HZ: Final = 1500.0
 _VOICE_WIDTH_OCTAVES: Final = 1.0
 _SPECTRUM_FRAME: Final = 4096
 _SPECTRUM_FRAMES: Final = 64  # frames averaged for the centroid: enough for a stable estimate
-
-
-@dataclass(frozen=True, slots=True)
-class Features:
-    energy: float
-    brightness: float
-    dynamics: float
-    vocals: float
-    rhythm: float
-    neutral_reason: str | None = None
-
-    def as_dict(self) -> dict[str, float]:
-        return {
-            "energy": self.energy,
-            "brightness": self.brightness,
-            "dynamics": self.dynamics,
-            "vocals": self.vocals,
-            "rhythm": self.rhythm,
-        }
-
-
-def neutral(reason: str) -> Features:
-    return Features(NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, reason)
-
-
-def silent() -> Features:
-    """Silence: no energy at all; the features that need a signal stay neutral."""
-    return Features(0.0, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, "silent")
 
 
 def _unit(value: float) -> float:

@@ -13,7 +13,7 @@ from typing import Final
 
 from domain.state import State
 from storage.eventstore import EventStore
-from storage.snapshots import SnapshotStore
+from storage.snapshotstore import SnapshotStore
 
 SNAPSHOTS_KEPT: Final = 3
 

@@ -26,8 +26,8 @@ import migrations
 from storage import sqlite_file
 from storage.errors import SchemaError, StoreError
 from storage.location import Location, PgUrl
+from storage.revisions import Revisions, needs_upgrade
 
-_OUR_TABLES = frozenset({"events", "snapshots", "alembic_version"})
 #: The advisory lock (two int4 keys) that serialises migrations of one PostgreSQL database.
 MIGRATION_LOCK = (0x7462, 0x6D67)
 
@@ -90,6 +90,26 @@ def translate(where: Location, error: BaseException) -> StoreError:
     return sqlite_file.translate(where, error)
 
 
+async def schema_revision(where: PgUrl) -> str | None:
+    """The revision a PostgreSQL log is at (None: no tierbuffer tables yet), changing nothing;
+    connection errors, and a schema from a newer tierbuffer or another application, raise."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    if head is None:
+        raise SchemaError(where, "this tierbuffer ships no migrations (a broken installation)")
+    known = Revisions(head, frozenset(rev.revision for rev in script.walk_revisions()))
+    engine = engine_for(where)
+    try:
+        async with engine.connect() as connection:
+            current, tables = await connection.run_sync(_inspect)
+    except SQLAlchemyError as e:
+        raise translate(where, e) from e
+    finally:
+        await engine.dispose()
+    needs_upgrade(where, current, tables, known, upgrade=True)
+    return current
+
+
 async def ensure_schema(where: Location, *, upgrade: bool) -> str:
     """Return the revision the database is at after this call (always the head)."""
     config = alembic_config()
@@ -97,40 +117,19 @@ async def ensure_schema(where: Location, *, upgrade: bool) -> str:
     head = script.get_current_head()
     if head is None:
         raise SchemaError(where, "this tierbuffer ships no migrations (a broken installation)")
-    known = {rev.revision for rev in script.walk_revisions()}
+    known = Revisions(head, frozenset(rev.revision for rev in script.walk_revisions()))
     engine = engine_for(where)
     if isinstance(where, Path):
         _begin_explicitly(engine, immediate=upgrade)
     try:
         async with engine.connect() as connection:
             current, tables = await connection.run_sync(_inspect)
-            _check(where, current, tables, known, head, upgrade)
-            if current != head:
-                await connection.run_sync(_upgrade, config)
-                await connection.commit()
+            if not needs_upgrade(where, current, tables, known, upgrade=upgrade):
+                return head
+            await connection.run_sync(_upgrade, config)
+            await connection.commit()
             return head
     except SQLAlchemyError as e:
         raise translate(where, e) from e
     finally:
         await engine.dispose()
-
-
-def _check(
-    where: Location, current: str | None, tables: set[str], known: set[str], head: str, up: bool
-) -> None:
-    """Refuse a newer schema, another application's database, or (without `up`) an old one."""
-    if current is not None and current not in known:
-        raise SchemaError(
-            where,
-            f"schema revision {current} comes from a newer tierbuffer (this one knows up "
-            f"to {head}); upgrade tierbuffer. Nothing was changed",
-        )
-    if current is None and tables - _OUR_TABLES:
-        kind = "an SQLite" if isinstance(where, Path) else "a"
-        raise SchemaError(where, f"{kind} database of something else, not tierbuffer")
-    if current != head and not up:
-        raise SchemaError(
-            where,
-            f"schema at revision {current or 'none'}, this tierbuffer needs {head}; "
-            f"run `tierbuffer --db {where} migrate`",
-        )

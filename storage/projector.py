@@ -17,7 +17,7 @@ from storage.chain import ChainBreak, ChainWalk
 from storage.errors import MalformedRowError
 from storage.eventstore import TRACK_MISMATCH, EventStore, to_recorded
 from storage.row import StoredRow
-from storage.snapshots import Snapshot, SnapshotStore
+from storage.snapshotstore import Snapshot, SnapshotStore
 
 
 class SnapshotNote(msgspec.Struct, frozen=True):

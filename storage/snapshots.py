@@ -1,90 +1,35 @@
-"""Snapshots of the projected state: bytes, sequence number, state hash, projection version,
-and `chain_hash`, the hash of the log's event at the snapshot's sequence number, which binds it
-to the chain: a snapshot whose chain hash is not the log's (the log was rewritten or cut short
-before it, or the snapshot came from another log) is not used (`storage.projector`).
+"""Snapshots in the log's database, served by SQLAlchemy Core on its async engine (aiosqlite, or
+psycopg for PostgreSQL): written every N events and read once at start, far from the hot append
+path.
 
-Served by SQLAlchemy Core on the async engine of the log's database (aiosqlite, or psycopg for
-PostgreSQL): snapshots are written every N events and read once at start, far from the hot
-append path.
+The port, the snapshot value and the in-memory fake are in `storage.snapshotstore` (re-exported
+here); read-only access without SQLAlchemy is `storage.snapshot_reader`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import msgspec
 from sqlalchemy import delete, desc, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from domain.state import PROJECTION_VERSION, State, encode_state, hash_bytes
+from domain.state import State
 from storage.errors import StoreError
-from storage.eventstore import EventStore
 from storage.location import Location
 from storage.schema import events, snapshots
+from storage.snapshotstore import InMemorySnapshotStore, Snapshot, SnapshotStore, new_snapshot
 from storage.sqlite_file import translate
 
-
-class Snapshot(msgspec.Struct, frozen=True):
-    id: int
-    seq: int
-    projection_version: int
-    state_hash: str
-    state: bytes
-    created_at: int
-    chain_hash: str | None = None
-
-
-class SnapshotStore(Protocol):
-    async def save(self, state: State, *, created_at: int, chain_hash: str | None = None) -> None:
-        """Keep `state`, bound to the chain hash of the event at `state.seq` (looked up in the
-        log by the stores that share its database when not given)."""
-        ...
-
-    def newest_first(self) -> AsyncIterator[Snapshot]: ...
-
-    async def latest_seq(self) -> int | None: ...
-
-    async def prune(self, *, keep: int) -> int: ...
-
-    async def aclose(self) -> None: ...
-
-
-def _new_snapshot(
-    state: State, created_at: int, chain_hash: str | None, snapshot_id: int = 0
-) -> Snapshot:
-    data = encode_state(state)
-    return Snapshot(
-        snapshot_id, state.seq, PROJECTION_VERSION, hash_bytes(data), data, created_at, chain_hash
-    )
-
-
-class InMemorySnapshotStore:
-    def __init__(self, events: EventStore | None = None) -> None:
-        self.rows: list[Snapshot] = []
-        self._events = events
-
-    async def save(self, state: State, *, created_at: int, chain_hash: str | None = None) -> None:
-        if chain_hash is None and self._events is not None:
-            chain_hash = self._events.hash_at(state.seq)
-        self.rows.append(_new_snapshot(state, created_at, chain_hash, len(self.rows) + 1))
-
-    async def newest_first(self) -> AsyncIterator[Snapshot]:
-        for row in sorted(self.rows, key=lambda r: (r.seq, r.id), reverse=True):
-            yield row
-
-    async def latest_seq(self) -> int | None:
-        return max((r.seq for r in self.rows), default=None)
-
-    async def prune(self, *, keep: int) -> int:
-        ordered = sorted(self.rows, key=lambda r: (r.seq, r.id), reverse=True)
-        self.rows = ordered[:keep]
-        return len(ordered) - len(self.rows)
-
-    async def aclose(self) -> None:
-        return None
+__all__ = [
+    "InMemorySnapshotStore",
+    "Snapshot",
+    "SnapshotStore",
+    "SqlSnapshotStore",
+    "SqliteSnapshotStore",
+]
 
 
 class SqlSnapshotStore:
@@ -102,7 +47,7 @@ class SqlSnapshotStore:
         self._translate = translate
 
     async def save(self, state: State, *, created_at: int, chain_hash: str | None = None) -> None:
-        snap = _new_snapshot(state, created_at, chain_hash)
+        snap = new_snapshot(state, created_at, chain_hash)
         bound: Any = (
             bytes.fromhex(chain_hash)
             if chain_hash is not None

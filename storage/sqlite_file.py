@@ -1,8 +1,10 @@
 """The database file: checks before SQLite touches it, connections, and driver errors.
 
 A file that is not SQLite, or is visibly truncated, is refused here, before a connection could
-write a journal or WAL file beside it. `connect` opens a connection in WAL mode with the chosen
-`synchronous` level and checks both took effect.
+write a journal or WAL file beside it; so is one to be written that this process cannot write
+(SQLite would open it read-only, create its -wal/-shm files, fail at the first write and leave
+them). `connect` opens a connection in WAL mode with the chosen `synchronous` level and checks
+both took effect; `connect_read_only` opens one that cannot write and leaves no file behind.
 """
 
 from __future__ import annotations
@@ -153,9 +155,21 @@ def connect(path: Path, *, busy_timeout_s: float, synchronous: Synchronous) -> s
     return connection
 
 
-def checked_path(path: Path, create: bool) -> Path:
+def check_writable(path: Path) -> None:
+    """Refuse an existing database this process may read but not write, before SQLite opens it."""
+    if not os.access(path, os.W_OK):
+        raise ReadOnlyDatabaseError(path, "cannot write: the database file is read-only")
+    if not os.access(path.parent, os.W_OK):
+        raise ReadOnlyDatabaseError(
+            path, "cannot write: its folder is read-only (SQLite keeps its WAL beside it)"
+        )
+
+
+def checked_path(path: Path, create: bool, *, read_only: bool = False) -> Path:
     path = path.expanduser().absolute()
-    check_database_file(path, create=create)
+    check_database_file(path, create=create and not read_only)
+    if not read_only and path.exists() and path.stat().st_size > 0:
+        check_writable(path)
     return path
 
 
@@ -185,3 +199,37 @@ def _identity(path: Path) -> tuple[int, int]:
 
 def wal_path(path: Path) -> Path:
     return path.with_name(path.name + "-wal")
+
+
+def _read_only_uri(path: Path) -> str:
+    """How to open `path` so that nothing is written and no file is left behind.
+
+    - file and folder writable: an ordinary connection, made read-only by `query_only`: SQLite
+      removes the -wal/-shm files it creates when the last connection closes;
+    - otherwise, with a -wal file present (a service has the log open, or was killed): `mode=ro`
+      reads through it;
+    - otherwise nothing is pending in a WAL and a read-only connection could not remove the
+      files it would create: `immutable=1` reads the file as it is, creating nothing.
+    """
+    uri = path.as_uri()
+    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        return f"{uri}?mode=rw"
+    if path.with_name(path.name + "-wal").exists():
+        return f"{uri}?mode=ro"
+    return f"{uri}?mode=ro&immutable=1"
+
+
+def connect_read_only(path: Path, *, busy_timeout_s: float) -> sqlite3.Connection:
+    """A connection that cannot write to the database and leaves no -wal/-shm behind."""
+    try:
+        connection = sqlite3.connect(
+            _read_only_uri(path),
+            uri=True,
+            timeout=busy_timeout_s,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        connection.execute("PRAGMA query_only=1")
+    except sqlite3.Error as e:
+        raise translate(path, e) from e
+    return connection

@@ -22,7 +22,7 @@ from storage.chain import GENESIS, ChainWalk
 from storage.errors import ChainBrokenError, MalformedRowError, StoreClosedError
 from storage.eventstore import TRACK_MISMATCH, RowFilter, to_recorded
 from storage.row import COLUMNS, StoredRow
-from storage.sqlite_file import translate
+from storage.sqlite_file import connect_read_only, translate
 from storage.sqlite_rows import row_from_values
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
@@ -37,17 +37,9 @@ class SqliteReader:
         self._closed = False
 
     def connect(self) -> sqlite3.Connection:
-        try:
-            connection = sqlite3.connect(
-                str(self.path),
-                timeout=self._busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            connection.execute("PRAGMA query_only=1")
-        except sqlite3.Error as e:
-            raise translate(self.path, e) from e
-        return connection
+        """A connection that cannot write and leaves no -wal/-shm behind (a read-only folder
+        or file included)."""
+        return connect_read_only(self.path, busy_timeout_s=self._busy_timeout_s)
 
     async def fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
         return await anyio.to_thread.run_sync(

@@ -1,5 +1,9 @@
-"""The SQLite event store: the writer (`sqlite_writer`, group commit on one thread) and the
-reader (`sqlite_reader`, paged reads on short-lived connections) behind the `EventStore` port."""
+"""The SQLite event store: the writer (`sqlite_writer`, group commit) and the reader
+(`sqlite_reader`, paged reads on short-lived connections) behind the `EventStore` port.
+
+Opened with `read_only=True` (the commands that only read), there is no writer and no write
+connection: every connection is `sqlite_file.connect_read_only`, the schema revision is checked
+without Alembic (`storage.revisions`), and nothing is created beside the file."""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ import anyio
 from domain.codec import EventCodec
 from domain.events import NewEvent, Recorded
 from storage.batch import prepare
-from storage.errors import StoreClosedError
+from storage.errors import ReadOnlyDatabaseError, StoreClosedError
 from storage.eventstore import LogReads, RowFilter
-from storage.migrate import ensure_schema
+from storage.revisions import checked_read_only
 from storage.row import StoredRow
 from storage.sqlite_file import Synchronous, checked_path, connect
 from storage.sqlite_reader import SqliteReader
@@ -24,7 +28,7 @@ class SqliteEventStore(LogReads):
     def __init__(
         self,
         path: Path,
-        writer: SqliteWriter,
+        writer: SqliteWriter | None,
         reader: SqliteReader,
         *,
         codec: EventCodec,
@@ -35,6 +39,7 @@ class SqliteEventStore(LogReads):
         self.codec = codec
         self._writer = writer
         self._reader = reader
+        self.read_only = writer is None
         self._closed = False
 
     @classmethod
@@ -46,6 +51,7 @@ class SqliteEventStore(LogReads):
         codec: EventCodec | None = None,
         create: bool = True,
         migrate: bool = True,
+        read_only: bool = False,
         busy_timeout_s: float = 5.0,
         synchronous: Synchronous = "NORMAL",
         wal_cap_bytes: int = WAL_CAP_BYTES,
@@ -54,9 +60,17 @@ class SqliteEventStore(LogReads):
         """Open (creating and migrating when allowed) the log at `path`.
 
         `create=False` refuses a missing database; `migrate=False` refuses one whose schema is
-        not at the head revision instead of upgrading it. The WAL is truncated once it grows
-        past `wal_cap_bytes`, and after `idle_checkpoint_s` seconds without a commit.
+        not at the head revision instead of upgrading it. `read_only=True` implies both, and
+        opens the log for reading only (appending raises `ReadOnlyDatabaseError`). The WAL is
+        truncated once it grows past `wal_cap_bytes`, and after `idle_checkpoint_s` seconds
+        without a commit.
         """
+        if read_only:
+            path = await anyio.to_thread.run_sync(checked_read_only, Path(path), busy_timeout_s)
+            reader = SqliteReader(path, busy_timeout_s=busy_timeout_s)
+            return cls(path, None, reader, codec=codec or EventCodec(), synchronous=synchronous)
+        from storage.migrate import ensure_schema  # Alembic and SQLAlchemy: writers only
+
         path = await anyio.to_thread.run_sync(checked_path, Path(path), create)
         await ensure_schema(path, upgrade=migrate)
         connection = await anyio.to_thread.run_sync(
@@ -80,6 +94,8 @@ class SqliteEventStore(LogReads):
             raise StoreClosedError()
         if not events:
             return []
+        if self._writer is None:
+            raise ReadOnlyDatabaseError(self.path, "opened for reading only: nothing appended")
         return await self._writer.append(prepare(self.codec, events))
 
     async def _fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
@@ -102,6 +118,7 @@ class SqliteEventStore(LogReads):
         if self._closed:
             return
         self._closed = True
-        self._writer.flush()
-        await anyio.to_thread.run_sync(self._writer.close)
+        if self._writer is not None:
+            self._writer.flush()
+            await anyio.to_thread.run_sync(self._writer.close)
         await self._reader.aclose()

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 import anyio
 import msgspec
 
-from adapters.audit.report_data import Point, Session, fold_session, thin
+from adapters.audit.report_data import Point, Session, fold_sessions, thin
+from adapters.audit.stats import session_stats, stats_rows
 from storage.log import Log
 
 COLOURS = ["#1b6ca8", "#e07a1f", "#3a9d4a", "#c0392b", "#7d3c98", "#7f8c8d"]
@@ -44,7 +45,9 @@ def _ticks(low: float, high: float) -> list[float]:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if value == int(value) else f"{value:.2f}".rstrip("0")
+    """A tick label: whole numbers as they are, others to four significant digits."""
+    rounded = round(value, 9)
+    return f"{rounded:.0f}" if rounded == int(rounded) else f"{rounded:.4g}"
 
 
 def chart(title: str, y_label: str, series: list[Series], start: int, end: int) -> str:
@@ -137,46 +140,44 @@ def _path(
 
 
 def _summary(session: Session) -> str:
-    requests = sum(len(s) for s in session.hits.values())
-    hits = requests - len(session.hits["miss"])
-    rate = f"{100 * hits / requests:.0f} %" if requests else "-"
-    failures = ", ".join(f"{k} {len(v)}" for k, v in sorted(session.failures.items())) or "none"
-    waits = sorted(w for _, w in session.waits)
-    median = f"{waits[len(waits) // 2]:.1f} s" if waits else "-"
-    rows = [
-        ("events", str(session.events)),
-        ("chunk requests", f"{requests} ({hits} hits, {rate})"),
-        ("misses rendered while waited on", f"{len(waits)} (median wait {median})"),
-        ("renders", str(len(session.renders))),
-        ("failures", failures),
-    ]
-    cells = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return f"<table>{cells}</table>"
+    rows = [("events", str(session.events)), *stats_rows(session_stats(session))]
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f'<table class="stats">{cells}</table>'
 
 
 STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:820px;color:#222}
 svg text{font-size:11px;fill:#444}
-th{text-align:left;padding-right:1.5em;font-weight:600}.empty{color:#888}h2{font-size:16px}"""
+th{text-align:left;padding-right:1.5em;font-weight:600}.empty{color:#888}h2{font-size:16px}
+h2.session{font-size:18px;border-top:2px solid #ccc;padding-top:1em;margin-top:2em}
+table.sessions td,table.sessions th{padding:0 1em 0 0}"""
 
 
-def render_html(session: Session, title: str) -> str:
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def session_title(number: int, session: Session) -> str:
+    kind = f"service {session.service}" if session.service else "without the service"
+    start = session.first_at or 0
+    minutes = (session.last_at - start) / 60_000
+    ended = f", stopped: {session.stop_reason}" if session.stop_reason else ""
+    return f"Session {number}: {kind}, {_when(start)}, {minutes:.1f} min{ended}"
+
+
+def _charts(session: Session) -> list[str]:
     start = session.first_at or 0
     end = max(session.last_at, start + 1)
-    when = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    sections = [
+    occupancy = [Series(t, p) for t, p in session.occupancy.items()]
+    hits = [Series("hit " + t if t != "miss" else "miss", p) for t, p in session.hits.items()]
+    renders = [
+        Series("rendered", session.renders),
+        *(Series(f"failed: {k}", v) for k, v in sorted(session.failures.items())),
+    ]
+    memory = [Series("level", session.memory), Series("% used", session.memory_used, "dots")]
+    return [
+        chart("Tier occupancy", "MB held", occupancy, start, end),
         chart(
-            "Tier occupancy",
-            "MB held",
-            [Series(t, p) for t, p in session.occupancy.items()],
-            start,
-            end,
-        ),
-        chart(
-            "Chunk requests: hits per tier and misses",
-            "requests (cumulative)",
-            [Series("hit " + t if t != "miss" else "miss", p) for t, p in session.hits.items()],
-            start,
-            end,
+            "Chunk requests: hits per tier and misses", "requests (cumulative)", hits, start, end
         ),
         chart(
             "Waits for missed chunks",
@@ -185,35 +186,54 @@ def render_html(session: Session, title: str) -> str:
             start,
             end,
         ),
-        chart(
-            "Renders and failures",
-            "count (cumulative)",
-            [
-                Series("rendered", session.renders),
-                *(Series(f"failed: {k}", v) for k, v in sorted(session.failures.items())),
-            ],
-            start,
-            end,
-        ),
+        chart("Renders and failures", "count (cumulative)", renders, start, end),
         chart(
             "Render time", "ms per chunk", [Series("render", session.render_ms, "dots")], start, end
         ),
-        chart(
-            "Memory pressure",
-            "level (0 normal … 3 emergency) / % used",
-            [Series("level", session.memory), Series("% used", session.memory_used, "dots")],
-            start,
-            end,
-        ),
+        chart("Memory pressure", "level (0 normal … 3 emergency) / % used", memory, start, end),
     ]
+
+
+_NOTHING = '<p class="empty">nothing to plot: no chunk requests, renders or memory readings</p>'
+
+
+def plottable(session: Session) -> bool:
+    """Whether the session has anything to draw (a scan alone, or a budget change, has not)."""
+    series = [*session.hits.values(), session.renders, session.memory, *session.failures.values()]
+    held = any(v for points in session.occupancy.values() for _, v in points)
+    return held or any(series)
+
+
+def _index(sessions: list[tuple[int, Session]]) -> str:
+    rows = "".join(
+        f'<tr><td><a href="#session-{n}">{n}</a></td>'
+        f"<td>{html.escape(session_title(n, s).split(': ', 1)[1])}</td>"
+        f"<td>{s.events} events</td></tr>"
+        for n, s in sessions
+    )
+    return f'<table class="sessions">{rows}</table>'
+
+
+def render_html(sessions: list[tuple[int, Session]], title: str) -> str:
+    """One page: an index of the sessions, then each with its figures and plots."""
+    parts = [_index(sessions)] if len(sessions) > 1 else []
+    for number, session in sessions:
+        plots = "".join(_charts(session)) if plottable(session) else _NOTHING
+        parts.append(
+            f'<h2 class="session" id="session-{number}">'
+            f"{html.escape(session_title(number, session))}</h2>{_summary(session)}{plots}"
+        )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>tierbuffer session report</title><style>{STYLE}</style></head><body>"
-        f"<h1>tierbuffer session report</h1><p>{html.escape(title)} — from {when}</p>"
-        f"{_summary(session)}{''.join(sections)}</body></html>\n"
+        f"<h1>tierbuffer session report</h1><p>{html.escape(title)}</p>"
+        f"{''.join(parts)}</body></html>\n"
     )
 
 
-async def render_report(log: Log, *, title: str) -> str:
-    session = await anyio.to_thread.run_sync(lambda: fold_session(log.events.iter_recorded()))
-    return render_html(session, title)
+async def fold_report(
+    log: Log, *, begin: int | None = None, end: int | None = None
+) -> list[Session]:
+    return await anyio.to_thread.run_sync(
+        lambda: fold_sessions(log.events.iter_recorded(), begin=begin, end=end)
+    )

@@ -6,55 +6,53 @@ from __future__ import annotations
 import argparse
 import signal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import msgspec
 
-from adapters.audit.export import (
-    ExportError,
-    marked_rows,
-    parse_moment,
-    state_before,
-    verify_export,
-    write_export,
-)
-from adapters.audit.follow import Wakeups
-from adapters.audit.report import render_report
-from adapters.bootstrap import open_log
 from adapters.cli.events import iso
-from adapters.cli.options import event_type, non_negative
-from adapters.ingest import EventParseError
-from domain.events import Recorded, track_of
-from domain.state import State
-from storage.anchor import Anchor, anchor_break, read_anchor, write_anchor
-from storage.chain import GENESIS
-from storage.eventstore import EventStore
-from storage.log import Log
-from storage.projector import verify as verify_log
-from storage.row import StoredRow, with_payload
+from adapters.cli.options import event_type, non_negative, positive
+
+if TYPE_CHECKING:
+    from domain.events import Recorded
+    from domain.state import State
+    from storage.anchor import Anchor
+    from storage.eventstore import EventStore
+    from storage.log import Log
+    from storage.row import StoredRow
 
 _json = msgspec.json.Encoder()
 
 ANCHOR_HELP = (
     "a file kept outside the database holding the chain's head (seq:hash): the log must still "
     "hold it (else FAILED, exit 1: the newest events were removed); it is then advanced to the "
-    "head just verified (created when missing). With --file, only checked"
+    "head just verified (created when missing). With --file, only checked (default: none)"
 )
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("log", help="the audit view of the event log, with policy marks")
-    p.add_argument("--type", type=event_type, action="append", help="only this type (repeatable)")
-    p.add_argument("--track", help="only events about this track")
-    p.add_argument("--since", type=non_negative, default=0, help="only after this sequence number")
+    p.add_argument(
+        "--type",
+        type=event_type,
+        action="append",
+        help="only this type (repeatable; default: every type)",
+    )
+    p.add_argument("--track", help="only events about this track (default: all)")
+    p.add_argument(
+        "--since", type=non_negative, default=0, help="only after this sequence number (default: 0)"
+    )
     p.add_argument(
         "--from",
         dest="begin",
         type=moment,
-        help="only events that occurred at or after this time (ms since the epoch or ISO-8601)",
+        help="only events that occurred at or after this time, ms since the epoch or ISO-8601 "
+        "(default: the first)",
     )
-    p.add_argument("--to", dest="end", type=moment, help="only events that occurred at or before")
+    p.add_argument(
+        "--to", dest="end", type=moment, help="only events at or before (default: the last)"
+    )
     p.add_argument(
         "--format",
         choices=["table", "jsonl"],
@@ -72,7 +70,10 @@ def register(subparsers: Any) -> None:
         "an exported file's chain (exit 1 naming the first bad sequence number)",
     )
     p.add_argument(
-        "--file", default=None, metavar="EXPORT.jsonl", help="verify this export instead"
+        "--file",
+        default=None,
+        metavar="EXPORT.jsonl",
+        help="verify this export instead (default: the database)",
     )
     p.add_argument("--anchor", type=Path, default=None, metavar="FILE", help=ANCHOR_HELP)
     p.set_defaults(run=verify)
@@ -85,14 +86,33 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=export_log)
 
     p = subparsers.add_parser(
-        "report", help="write one self-contained HTML page plotting the session in the log"
+        "report",
+        help="write one self-contained HTML page plotting each session in the log (a session "
+        "runs from the service's start to its stop)",
     )
-    p.add_argument("--out", default="report.html", help="where (default report.html)")
+    p.add_argument(
+        "--out", type=Path, default=Path("report.html"), help="where (default: report.html)"
+    )
+    p.add_argument(
+        "--from", dest="begin", type=moment, help="only events at or after (default: the first)"
+    )
+    p.add_argument(
+        "--to", dest="end", type=moment, help="only events at or before (default: the last)"
+    )
+    p.add_argument(
+        "--session",
+        type=positive,
+        metavar="N",
+        help="only session N (1 is the first in the window; default: every session)",
+    )
     p.set_defaults(run=write_report)
 
 
 def moment(value: str) -> int:
     """argparse type for `--from/--to`: ms since the epoch or ISO-8601 with a timezone."""
+    from adapters.audit.export import parse_moment
+    from adapters.ingest import EventParseError
+
     try:
         return parse_moment(value)
     except EventParseError as e:
@@ -100,6 +120,8 @@ def moment(value: str) -> int:
 
 
 def _keep(args: argparse.Namespace, row: StoredRow, recorded: Recorded) -> bool:
+    from domain.events import track_of
+
     if args.type and row.type not in args.type:
         return False
     if args.track is not None and track_of(recorded.event) != args.track:
@@ -110,6 +132,8 @@ def _keep(args: argparse.Namespace, row: StoredRow, recorded: Recorded) -> bool:
 
 
 def _json_line(row: StoredRow, mark: str) -> str:
+    from storage.row import with_payload
+
     entry = msgspec.structs.asdict(with_payload(row, msgspec.Raw(row.payload)))
     entry["mark"] = mark
     return _json.encode(entry).decode()
@@ -125,6 +149,8 @@ def _table_line(row: StoredRow, recorded: Recorded, mark: str) -> str:
 async def _print_from(
     log: Log, args: argparse.Namespace, out: TextIO, after: int, state: State
 ) -> tuple[int, State]:
+    from adapters.audit.export import marked_rows
+
     jsonl = args.json or args.format == "jsonl"
     async for row, recorded, mark, folded in marked_rows(log, after=after, state=state):
         after, state = row.seq, folded
@@ -135,7 +161,11 @@ async def _print_from(
 
 
 async def show_log(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, create=False, migrate=False) as log:
+    from adapters.audit.export import state_before
+    from adapters.audit.follow import Wakeups
+    from adapters.bootstrap import open_log
+
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         if not args.follow:
             state = await state_before(log, args.since)
             await _print_from(log, args, out, args.since, state)
@@ -162,8 +192,13 @@ async def _cancel_on_interrupt(scope: anyio.CancelScope) -> None:
 
 
 async def export_log(args: argparse.Namespace, out: TextIO) -> int:
+    from adapters.audit.export import write_export
+    from adapters.bootstrap import open_log
+    from storage.anchor import Anchor
+    from storage.chain import GENESIS
+
     target = Path(args.file)
-    async with open_log(args.db, create=False, migrate=False) as log:
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         last = await log.events.last_seq()
         found = await anyio.to_thread.run_sync(log.events.hash_at, last)
         head = Anchor(last, found or GENESIS)
@@ -180,6 +215,8 @@ async def export_log(args: argparse.Namespace, out: TextIO) -> int:
 
 async def _anchor_holds(path: Path | None, events: EventStore, last: int, out: TextIO) -> bool:
     """Whether the log still holds the head in the anchor file (True without one)."""
+    from storage.anchor import anchor_break, read_anchor
+
     anchor = None if path is None else read_anchor(path)
     if anchor is None:
         return True
@@ -191,12 +228,17 @@ async def _anchor_holds(path: Path | None, events: EventStore, last: int, out: T
 
 
 def _advance(path: Path | None, head: Anchor, out: TextIO) -> None:
+    from storage.anchor import write_anchor
+
     if path is not None:
         write_anchor(path, head)
         out.write(f"anchor {path}: {head.seq}:{head.hash}\n")
 
 
 async def verify_file(args: argparse.Namespace, out: TextIO) -> int:
+    from adapters.audit.export import ExportError, verify_export
+    from storage.anchor import anchor_break, read_anchor
+
     path = Path(args.file)
     anchor = None if args.anchor is None else read_anchor(args.anchor)
     want = None if anchor is None else anchor.seq
@@ -220,12 +262,34 @@ async def verify_file(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def write_report(args: argparse.Namespace, out: TextIO) -> int:
-    target = Path(args.out)
-    async with open_log(args.db, create=False, migrate=False) as log:
-        page = await render_report(log, title=str(args.db))
-    await anyio.to_thread.run_sync(target.write_text, page, "utf-8")
-    out.write(f"report written to {target} ({len(page) // 1024} KiB)\n")
+    from adapters.audit.report import fold_report, render_html
+    from adapters.audit.write import ReportError, check_target, write_atomically
+    from adapters.bootstrap import open_log
+
+    target = check_target(args.out)
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
+        sessions = await fold_report(log, begin=args.begin, end=args.end)
+    window = _window(args)
+    if not sessions:
+        raise ReportError(args.db, f"no events{window}; nothing written")
+    numbered = list(enumerate(sessions, 1))
+    if args.session is not None:
+        if args.session > len(sessions):
+            raise ReportError(
+                args.db, f"no session {args.session}{window} (there are {len(sessions)})"
+            )
+        numbered = [numbered[args.session - 1]]
+    page = render_html(numbered, title=f"{args.db}{window}")
+    await anyio.to_thread.run_sync(write_atomically, target, page)
+    shown = ", ".join(str(n) for n, _ in numbered)
+    out.write(f"report written to {target} ({len(page) // 1024} KiB; sessions {shown})\n")
     return 0
+
+
+def _window(args: argparse.Namespace) -> str:
+    begin = f" from {iso(args.begin)}" if args.begin is not None else ""
+    end = f" to {iso(args.end)}" if args.end is not None else ""
+    return begin + end
 
 
 async def verify(args: argparse.Namespace, out: TextIO) -> int:
@@ -236,7 +300,12 @@ async def verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def run_verify(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, create=False, migrate=False) as log:
+    from adapters.bootstrap import open_log
+    from storage.anchor import Anchor
+    from storage.chain import GENESIS
+    from storage.projector import verify as verify_log
+
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         report = await verify_log(log.events, log.snapshots)
         anchored = report.chain_break is not None or await _anchor_holds(
             args.anchor, log.events, report.events, out

@@ -6,19 +6,14 @@ import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import msgspec
-
-from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log, sources
 from adapters.cli.options import non_negative
-from adapters.ingest import read_session
-from domain.events import NewEvent
-from domain.state import State, encode_state, state_hash
-from storage.log import snapshot_if_due
-from storage.projector import load_state, replay
+from adapters.cli.settings import DEFAULT_SNAPSHOT_EVERY
 
-_json = msgspec.json.Encoder()
+if TYPE_CHECKING:
+    from domain.events import NewEvent
+    from domain.state import State
 
 
 def register(subparsers: Any) -> None:
@@ -53,11 +48,17 @@ def iso(ms: int) -> str:
 
 
 async def ingest(args: argparse.Namespace, out: TextIO) -> int:
+    from adapters.ingest import read_session
+
     events = read_session(Path(args.file))
     return await _append_session(args, events, out)
 
 
 async def _append_session(args: argparse.Namespace, events: list[NewEvent], out: TextIO) -> int:
+    from adapters.bootstrap import open_log, sources
+    from storage.log import snapshot_if_due
+    from storage.projector import load_state
+
     clock = sources().clock
     async with open_log(args.db, create=True, migrate=True, clock=clock) as log:
         before = await log.events.last_seq()
@@ -90,7 +91,11 @@ def _describe(state: State) -> str:
 
 
 async def show_state(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, create=False, migrate=False) as log:
+    from adapters.bootstrap import open_log
+    from domain.state import encode_state, state_hash
+    from storage.projector import load_state
+
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         loaded = await load_state(log.events, log.snapshots)
     for skipped in loaded.skipped:
         out.write(f"warning: snapshot {skipped.id} at {skipped.seq} skipped: {skipped.reason}\n")
@@ -104,7 +109,11 @@ async def show_state(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def run_replay(args: argparse.Namespace, out: TextIO) -> int:
-    async with open_log(args.db, create=False, migrate=False) as log:
+    from adapters.bootstrap import open_log
+    from domain.state import state_hash
+    from storage.projector import replay
+
+    async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
         started = time.perf_counter()
         state = await replay(log.events)
         elapsed = time.perf_counter() - started
@@ -115,6 +124,8 @@ async def run_replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from adapters.bootstrap import open_log
+
     async with open_log(args.db, create=True, migrate=True) as log:
         count = await log.events.last_seq()
     out.write(f"{args.db}: schema up to date ({count} events)\n")

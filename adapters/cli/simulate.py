@@ -1,50 +1,85 @@
-"""`tierbuffer simulate --profile NAME`: the planner on a simulated listening trace, beside the
-read-ahead baseline and the offline optimum, with the costs of the running service."""
+"""`tierbuffer simulate --profile NAME [--seed N]`: the planner on a simulated listening trace,
+beside the read-ahead baseline and the offline optimum, with the costs of the running service.
+
+Wired in by the CLI with `cli_simulate.register(sub)`; the handler follows the CLI's command
+convention (`async (args, out) -> int`, set as `run`). The simulator is imported only when the
+command runs; its profile names and default costs are repeated here for the parser (a test keeps
+them equal).
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from adapters.cli.options import non_negative, positive
-from adapters.sim.baselines import run_optimum, run_readahead
-from adapters.sim.simulator import DEFAULT_COSTS, Costs, Figures, run_projection
-from adapters.sim.trace import PROFILES, script
 
-COLUMNS = """columns: requests = chunk requests of the player; served = share of them served at
-once (a hit); waited = requests that waited for a render; rendered = renders that produced a
-chunk; per req = rendered / requests; wasted = chunks rendered and never requested"""
+if TYPE_CHECKING:
+    from adapters.sim.simulator import Costs
+
+PROFILES = ("steady", "habitual", "explorer", "seeker", "skipper", "mixed")
+DEFAULT_WORKERS = 2
+DEFAULT_RENDER_MS = 400
+DEFAULT_ANALYSE_MS = 250
+
+COLUMNS = """columns:
+  requests  chunks the listener asked for
+  served    share of them ready at once (served without waiting)
+  waited    requests that had to wait for a render
+  rendered  chunks rendered
+  per req   chunks rendered per chunk asked for
+  wasted    chunks rendered but never asked for
+policies: planner (tierbuffer), read-ahead only (the next chunks of the current preset),
+offline optimum (knows the whole trace in advance: the best any policy could do)"""
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "simulate",
         help="play a simulated listener through the cache planner and print figures",
-        description=COLUMNS,
+        description="Plays a simulated listener through the planner in virtual time, beside "
+        "two baselines, with the costs of the running service.",
+        epilog=COLUMNS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--profile", choices=PROFILES, required=True, help="the listener")
-    p.add_argument("--seed", type=int, default=1, help="which trace of the profile (default 1)")
-    p.add_argument("--minutes", type=positive, default=30, help="length of the trace (default 30)")
-    costs = DEFAULT_COSTS
     p.add_argument(
-        "--workers", type=positive, default=costs.workers, help=f"(default {costs.workers})"
+        "--profile",
+        choices=PROFILES,
+        required=True,
+        help="how the listener behaves: " + ", ".join(PROFILES),
+    )
+    p.add_argument(
+        "--seed", type=int, default=1, help="seed of the listener's choices (default: 1)"
+    )
+    p.add_argument(
+        "--minutes", type=positive, default=30, help="minutes of listening (default: 30)"
+    )
+    p.add_argument(
+        "--workers",
+        type=positive,
+        default=DEFAULT_WORKERS,
+        help=f"render workers (default: {DEFAULT_WORKERS})",
     )
     p.add_argument(
         "--render-ms",
         type=positive,
-        default=costs.render_ms,
-        help=f"ms to render a 30 s chunk (default {costs.render_ms})",
+        default=DEFAULT_RENDER_MS,
+        help=f"ms a worker takes per 30 s chunk (default: {DEFAULT_RENDER_MS})",
     )
     p.add_argument(
         "--analyse-ms",
         type=non_negative,
-        default=costs.analyse_ms,
-        help=f"ms to analyse a chunk in the background (default {costs.analyse_ms})",
+        default=DEFAULT_ANALYSE_MS,
+        help=f"ms to analyse a chunk in the background (default: {DEFAULT_ANALYSE_MS})",
     )
     p.set_defaults(run=simulate)
 
 
 def table(profile: str, seed: int, minutes: int, costs: Costs) -> str:
+    from adapters.sim.baselines import run_optimum, run_readahead
+    from adapters.sim.simulator import Figures, run_projection
+    from adapters.sim.trace import script
+
     trace = script(profile, seed, minutes)
     run = run_projection(trace, costs)
     rows: list[tuple[str, Figures]] = [
@@ -76,11 +111,12 @@ def table(profile: str, seed: int, minutes: int, costs: Costs) -> str:
         f"planner hits by tier: {hits}; prediction accuracy {accuracy}; served {ratio} and "
         f"renders {cost} x the optimum's"
     )
-    lines.append(COLUMNS)
-    return "\n".join(lines)
+    return "\n".join([*lines, "", COLUMNS])
 
 
 async def simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from adapters.sim.simulator import Costs
+
     costs = Costs(args.workers, args.render_ms, analyse_ms=args.analyse_ms)
     out.write(table(args.profile, args.seed, args.minutes, costs) + "\n")
     return 0

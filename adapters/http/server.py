@@ -69,23 +69,32 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, config: HttpConfig, player: Player) -> None:
+    def __init__(
+        self, config: HttpConfig, player: Player, *, sock: socket.socket | None = None
+    ) -> None:
+        """`sock`: a socket already listening (`listen`), so that a port that is taken is
+        refused before the service starts."""
         self.config = config
         self.player = player
+        self._sock = sock
 
     def bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        return self._sock if self._sock is not None else self.listen(self.config)
+
+    @staticmethod
+    def listen(config: HttpConfig) -> socket.socket:
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when the
         # protocol says TCP; without it small responses wait 40 ms on delayed ACKs.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.config.host, self.config.port))
+            sock.bind((config.host, config.port))
             sock.listen(128)
             sock.setblocking(False)
         except OSError as e:
             sock.close()
-            where = f"{self.config.host}:{self.config.port}"
+            where = f"{config.host}:{config.port}"
             raise HttpConfigError(where, f"cannot listen: {e.strerror or e}") from e
         return sock
 
@@ -117,7 +126,7 @@ class HttpServer:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(serve)
-            logger.warning("HTTP API on %s:%d", self.config.host, port)
+            logger.info("HTTP API on %s:%d", self.config.host, port)
             task_status.started(port)
             try:
                 await anyio.sleep_forever()

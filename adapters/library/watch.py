@@ -6,10 +6,11 @@ events) in a locked set and wakes the event loop; the loop waits until the burst
 `scan`. So an editor's temp-file-and-rename is one modification, both ends of a move land in
 the same batch (identity kept), and a 10 000-file copy is a handful of batches, not 10 000.
 
-The root folder going away stops the observer; nothing is emitted for it (an unmounted disk
-must not delete a library). The watcher polls until the folder is back, then starts a new
-observer and rescans everything. If the OS refuses more inotify watches, it says so once
-(`status`, and a warning in the log) and falls back to a full scan every `poll_every_s`.
+The root folder going away (or becoming unreadable) stops the observer; nothing is emitted for
+it (an unmounted disk must not delete a library), and it is logged as an ERROR saying so. The
+watcher polls until the folder is back, then starts a new observer and rescans everything. If
+the OS refuses more inotify watches, it says so once (`status`, and a warning in the log) and
+falls back to a full scan every `poll_every_s`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from adapters.library.index import LibraryIndex, Unreadable
-from adapters.library.paths import hidden_part, relative, wanted
+from adapters.library.paths import hidden_part, relative, root_problem, wanted
 from adapters.library.scan import FULL, LibraryMissingError, Progress, Scope, scan
 from domain.events import NewEvent
 from domain.state import State
@@ -175,8 +176,17 @@ class LibraryWatcher:
                 if path not in self.index.tracks:
                     self.index.unreadable[path] = entry
         while True:
-            if not await anyio.to_thread.run_sync(self.root.is_dir):
-                self._set_status("waiting", f"library folder {self.root} is missing")
+            problem = await anyio.to_thread.run_sync(root_problem, self.root, self._known())
+            if problem is not None:
+                self._set_status("waiting", f"library folder {self.root} {problem}")
+                logger.error(
+                    "library folder %s %s: its %d tracks stay in the log and nothing is "
+                    "scanned or deleted until it is back (checked every %g s)",
+                    self.root,
+                    problem,
+                    len(self.index.tracks),
+                    self.root_poll_s,
+                )
                 self.scanned.set()
                 await self._wait_for_root()
             observer = await self._start_observer()
@@ -192,10 +202,16 @@ class LibraryWatcher:
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(_stop, observer)
 
+    def _known(self) -> int:
+        return len(self.index.tracks)
+
     async def _wait_for_root(self) -> None:
         # nothing to watch while the folder is missing (its parent may be gone too): poll
-        while not await anyio.to_thread.run_sync(self.root.is_dir):  # noqa: ASYNC110
+        while (  # noqa: ASYNC110
+            await anyio.to_thread.run_sync(root_problem, self.root, self._known()) is not None
+        ):
             await anyio.sleep(self.root_poll_s)
+        logger.info("library folder %s is back: rescanning it", self.root)
         self._pending.take()  # whatever was noted about the old folder is moot
 
     async def _start_observer(self) -> BaseObserver | None:
@@ -254,6 +270,8 @@ class LibraryWatcher:
     async def _flush(self, scope: Scope, progress: Progress | None = None) -> bool:
         """Rescan `scope`, delivering its events as they are decided; False if the root folder
         is gone."""
+        if await anyio.to_thread.run_sync(root_problem, self.root, self._known()) is not None:
+            return False  # a folder that cannot be listed would look empty: scan nothing
         try:
             result = await scan(
                 self.root,
@@ -293,7 +311,8 @@ class LibraryWatcher:
 
     def _set_status(self, mode: Mode, detail: str = "") -> None:
         if mode != self.status.mode:
-            logger.info("library watcher %s: %s %s", self.root, mode, detail)
+            shown = f" ({detail})" if detail else ""
+            logger.info("library watcher %s: %s%s", self.root, mode, shown)
         self.status = WatchStatus(mode, detail)
 
 

@@ -145,6 +145,7 @@ class Scheduler:
         )
         for action in actions:
             if isinstance(action, Cancel):
+                self.outcomes.preempted += action.preempted
                 self._cancel(self._running[action.ident], action.why)
                 continue
             worker = self.pool.take()

@@ -19,6 +19,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
+from adapters import __version__
 from adapters.library.index import Unreadable, known_unreadable
 from adapters.library.watch import LibraryWatcher
 from adapters.runtime.app import Application
@@ -36,8 +37,6 @@ from storage.log import Log
 from storage.projector import load_state
 
 logger = logging.getLogger(__name__)
-
-VERSION = "0.1.0"
 
 
 class ServiceConfig(msgspec.Struct, frozen=True):
@@ -89,6 +88,7 @@ async def running_service(
     `render` and `analyse` name the functions the worker processes run (``"module:function"``,
     imported there); tests name functions that hang or crash.
     """
+    logger.info("service starting: log %s, library %s", config.db, config.library)
     loaded = await load_state(log.events, log.snapshots)
     for skipped in loaded.skipped:
         logger.warning("snapshot %d at %d skipped: %s", skipped.id, skipped.seq, skipped.reason)
@@ -96,7 +96,7 @@ async def running_service(
         log, loaded.state, clock=clock, new_id=new_id, snapshot_every=config.snapshot_every
     )
     chunks = FileChunkStore(config.cache_dir)
-    await app.record(ServiceStarted(version=VERSION))
+    await app.record(ServiceStarted(version=__version__))
     await app.catch_up()
     reconciled = await reconcile(app, chunks)
     janitor = Janitor(app, chunks)

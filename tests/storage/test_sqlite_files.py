@@ -130,40 +130,34 @@ def _unprivileged_python() -> tuple[tuple[str, ...], str | None]:
     return (), "cannot run tierbuffer as uid 65534: " + "; ".join(reasons)
 
 
-@pytest.fixture
-def read_only_folder(populated_db: Path) -> Iterator[Path]:
-    """A root-owned 0755 folder outside pytest's private tmp tree, with a 0444 database in it."""
+@pytest.fixture(params=["read-only folder", "read-only file"])
+def read_only_folder(request: pytest.FixtureRequest, populated_db: Path) -> Iterator[Path]:
+    """A root-owned folder outside pytest's private tmp tree with a 0444 database in it: the
+    folder 0755 (nobody may write anything there), or 0777 (nobody may create files beside the
+    database, which SQLite would do, but not write the database itself)."""
     folder = Path(tempfile.mkdtemp(prefix="tierbuffer-ro-"))
     try:
-        folder.chmod(0o755)
         checkpoint(populated_db)
         db = folder / "tierbuffer.db"
         shutil.copyfile(populated_db, db)
         db.chmod(0o444)
         session = write_session(folder / "session.jsonl", session_lines(5))
         session.chmod(0o444)
+        folder.chmod(0o755 if request.param == "read-only folder" else 0o777)
         yield folder
     finally:
         shutil.rmtree(folder)
 
 
-@pytest.mark.parametrize("command", ["ingest", "state", "migrate"])
-def test_read_only_database_gives_one_line_error_as_an_unprivileged_user(
-    read_only_folder: Path, command: str
-) -> None:
+def _as_nobody(folder: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to uid 65534")
     python, reason = _unprivileged_python()
     if reason is not None:
         print(reason)  # noqa: T201 - the reason belongs in the test output
         pytest.skip(reason)
-    db = read_only_folder / "tierbuffer.db"
-    argv = ["--db", str(db), command]
-    if command == "ingest":
-        argv.append(str(read_only_folder / "session.jsonl"))
-    before = folder_state(read_only_folder)
-    result = subprocess.run(
-        [*python, *argv],
+    return subprocess.run(
+        [*python, "--db", str(folder / "tierbuffer.db"), *argv],
         user=NOBODY,
         group=NOBODY,
         extra_groups=[],
@@ -173,10 +167,35 @@ def test_read_only_database_gives_one_line_error_as_an_unprivileged_user(
         cwd="/",
         env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1"},
     )
+
+
+@pytest.mark.parametrize("command", ["ingest", "migrate", "budgets"])
+def test_writing_to_a_read_only_database_is_one_line_and_leaves_nothing(
+    read_only_folder: Path, command: str
+) -> None:
+    argv = {
+        "ingest": ["ingest", str(read_only_folder / "session.jsonl")],
+        "migrate": ["migrate"],
+        "budgets": ["budgets", "--l1", "5"],
+    }[command]
+    before = folder_state(read_only_folder)
+    result = _as_nobody(read_only_folder, *argv)
     assert result.returncode == 2, result
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("tierbuffer: error: "), result.stderr
     assert "read-only" in lines[0]
     assert "Traceback" not in result.stderr
+    assert folder_state(read_only_folder) == before  # no -wal/-shm left beside it
+
+
+@pytest.mark.parametrize("command", ["state", "log", "verify", "replay", "budgets"])
+def test_a_read_only_database_can_be_read_and_nothing_is_left_beside_it(
+    read_only_folder: Path, command: str
+) -> None:
+    before = folder_state(read_only_folder)
+    result = _as_nobody(read_only_folder, command)
+    assert result.returncode == 0, result
+    assert result.stderr == ""
+    assert result.stdout
     assert folder_state(read_only_folder) == before

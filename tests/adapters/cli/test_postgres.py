@@ -22,6 +22,7 @@ from storage.location import PgUrl
 from storage.migrate import alembic_config, head_revision
 from storage.pg_log import open_pg_log
 from tests.adapters.cli.test_cli import Cli, assert_one_line_error, cli, state_hash_in
+from tests.support.audio import write_audio
 from tests.support.clock import FixedClock
 from tests.support.events import mixed_events, session_lines, write_session
 from tests.support.pgserver import PgServer, free_port
@@ -213,3 +214,41 @@ def test_alembic_by_hand_upgrades_a_postgresql_database_to_head(cli: Cli, pg_url
     assert pg_rows(pg_url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     code, out, err = cli("--db", pg_url.url, "migrate")  # nothing left to do
     assert code == 0 and "schema up to date (0 events)" in out, err
+
+
+def test_scan_on_postgresql_appends_once_then_sees_the_log(
+    cli: Cli, pg_url: PgUrl, tmp_path: Path
+) -> None:
+    library = tmp_path / "library"
+    write_audio(library / "a.wav")
+    code, out, err = cli("--db", pg_url.url, "scan", "--library", str(library))
+    assert code == 0 and "1 added" in out and "appended 1 events" in out, err
+    code, out, err = cli("--db", pg_url.url, "scan", "--library", str(library))
+    assert code == 0 and "appended 0 events" in out and "1 unchanged" in out, err
+
+
+def test_serve_on_a_new_postgresql_log_refuses_a_wrong_library_and_creates_nothing(
+    cli: Cli, pg_url: PgUrl, tmp_path: Path
+) -> None:
+    chunks = tmp_path / "chunks"
+    code, _, err = cli(
+        "--db", pg_url.url, "serve", "--library", str(tmp_path / "nope"), "--cache-dir", str(chunks)
+    )
+    assert_one_line_error(code, err, "never held a track")
+    assert tables(pg_url) == []
+    assert not chunks.exists()
+
+
+def test_serve_refuses_another_applications_postgresql_database_before_starting(
+    cli: Cli, pg_url: PgUrl, tmp_path: Path
+) -> None:
+    pg_exec(pg_url, "CREATE TABLE customers (id serial PRIMARY KEY, name text)")
+    library = tmp_path / "library"
+    write_audio(library / "a.wav")
+    chunks = tmp_path / "chunks"
+    code, _, err = cli(
+        "--db", pg_url.url, "serve", "--library", str(library), "--cache-dir", str(chunks)
+    )
+    assert_one_line_error(code, err, "not tierbuffer")
+    assert tables(pg_url) == ["customers"]
+    assert not chunks.exists()

@@ -1,25 +1,20 @@
-"""`tierbuffer scan --library DIR` through its own parser (the main CLI wires `register`)."""
+"""`tierbuffer scan --library DIR`."""
 
 from __future__ import annotations
 
-import argparse
 import io
+import os
 from pathlib import Path
 
-import anyio
 import pytest
 
-from adapters.cli.library import register
+from adapters.cli import main
 from tests.support.audio import write_audio
 
 
 def run(db: Path, *argv: str) -> tuple[int, str]:
-    parser = argparse.ArgumentParser(prog="tierbuffer")
-    parser.add_argument("--db", type=Path)
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["--db", str(db), *argv])
     out = io.StringIO()
-    code = anyio.run(args.run, args, out, backend="asyncio")
+    code = main(["--db", str(db), *argv], out=out)
     return code, out.getvalue()
 
 
@@ -38,12 +33,54 @@ def test_scan_appends_once_and_summarises(
     assert code == 0 and "appended 0 events" in out and "2 unchanged" in out
 
 
-def test_scan_of_a_missing_folder_is_one_line(
+def test_scan_of_a_missing_folder_is_one_line_and_creates_no_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _ = run(tmp_path / "log.db", "scan", "--library", str(tmp_path / "nope"))
+    db = tmp_path / "data" / "log.db"
+    code, _ = run(db, "scan", "--library", str(tmp_path / "nope"))
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "library folder not found" in err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"library folder {tmp_path / 'nope'} is missing" in err
+    assert not db.parent.exists()
+
+
+def test_scan_of_an_unreadable_folder_is_refused_before_it_looks_empty(
+    library: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A folder that cannot be listed would look empty: every track would be deleted."""
+    write_audio(library / "a.wav")
+    db = tmp_path / "log.db"
+    assert run(db, "scan", "--library", str(library))[0] == 0
+    before = db.read_bytes()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == library else real(p, m))
+    code, _ = run(db, "scan", "--library", str(library))
+    assert code == 2 and "cannot be read (permission denied)" in capsys.readouterr().err
+    assert db.read_bytes() == before
+
+
+def test_scan_of_an_empty_folder_while_tracks_are_known_is_refused(
+    library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mount point without its disk is an empty folder: scanning it would delete everything."""
+    write_audio(library / "a.wav")
+    db = tmp_path / "log.db"
+    assert run(db, "scan", "--library", str(library))[0] == 0
+    before = db.read_bytes()
+    (library / "a.wav").unlink()
+    code, _ = run(db, "scan", "--library", str(library))
+    assert code == 2 and "is empty though 1 tracks are known" in capsys.readouterr().err
+    assert db.read_bytes() == before
+
+
+def test_scan_of_an_empty_folder_into_no_log_creates_nothing(library: Path, tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    code, out = run(db, "scan", "--library", str(library))
+    assert code == 0 and "appended 0 events" in out
+    assert not db.exists()
 
 
 def test_progress_bar_when_asked(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ def count(kind: type[DomainEvent], n: int = 1):  # type: ignore[no-untyped-def]
 
 
 async def test_create_modify_rewrite_and_delete_become_events(library: Path) -> None:
+    (library / "notes.txt").write_text("not audio")  # the folder never looks unmounted
     async with watching(library, State()) as (_, got):
         path = write_audio(library / "song.wav", seed=1)
         (added,) = await got.until(count(TrackAdded))
@@ -179,3 +181,64 @@ async def test_the_watcher_is_ready_before_its_first_scan_and_tells_how_far_it_g
     assert len(collected.events) == 300 and len(seen) >= 2  # delivered in slices, as it went
     assert seen[0][0] == "scanning" and " of 300 files" in seen[0][1]
     assert watcher.status.mode == "watching"
+
+
+async def _until_logged(caplog: pytest.LogCaptureFixture, needle: str) -> logging.LogRecord:
+    with anyio.fail_after(10):
+        while True:
+            for record in caplog.records:
+                if needle in record.getMessage():
+                    return record
+            await anyio.sleep(0.02)
+
+
+async def test_a_library_folder_that_goes_away_is_an_error_that_says_what_happens(
+    library: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_audio(library / "kept.wav", seed=1)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    async with watching(library, index) as (watcher, got):
+        shutil.rmtree(library)
+        record = await _until_logged(caplog, "is missing (unmounted, moved or deleted): its")
+        assert record.levelno == logging.ERROR
+        assert "1 tracks stay in the log and nothing is scanned or deleted" in record.getMessage()
+        assert watcher.status.mode == "waiting"
+        assert got.events == []
+
+
+async def test_an_unreadable_library_folder_deletes_nothing(
+    library: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder that cannot be listed looks empty: scanning it would delete every track."""
+    caplog.set_level(logging.INFO)
+    write_audio(library / "kept.wav", seed=1)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == library else real(p, m))
+    async with watching(library, index, rescan_every_s=0.1) as (watcher, got):
+        record = await _until_logged(caplog, "cannot be read (permission denied): its 1 tracks")
+        assert record.levelno == logging.ERROR and watcher.status.mode == "waiting"
+        monkeypatch.setattr(os, "access", real)
+        await _until_logged(caplog, "is back: rescanning it")
+        write_audio(library / "new.wav", seed=2)
+        await got.until(count(TrackAdded))
+        assert not [e for e in got.events if isinstance(e, TrackDeleted)]
+
+
+async def test_an_empty_library_folder_while_tracks_are_known_deletes_nothing(
+    library: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mount point with its disk not mounted is an empty folder: not a library emptied."""
+    write_audio(library / "a" / "kept.wav", seed=1)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    async with watching(library, index, rescan_every_s=0.1) as (watcher, got):
+        shutil.rmtree(library / "a")
+        record = await _until_logged(caplog, "is empty though 1 tracks are known")
+        assert record.levelno == logging.ERROR and watcher.status.mode == "waiting"
+        assert not [e for e in got.events if isinstance(e, TrackDeleted)]
+        write_audio(library / "new.wav", seed=2)  # a file again: the folder is scanned
+        events = await got.until(lambda es: count(TrackAdded)(es) and count(TrackDeleted)(es))
+        assert sorted(kinds(events)) == ["TrackAdded", "TrackDeleted"]

@@ -92,7 +92,7 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path, library: Path) -> Non
     async with await anyio.open_process(serve, stdin=subprocess.DEVNULL) as service:
         try:
             assert service.stderr is not None
-            await read_until(service.stderr, "serving:")
+            await read_until(service.stderr, "service ready:")
 
             second = await anyio.run_process(serve, check=False, stdin=subprocess.DEVNULL)
             message = second.stderr.decode()
