@@ -22,20 +22,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-import migrations
 from storage import sqlite_file
 from storage.errors import SchemaError, StoreError
 from storage.location import Location, PgUrl
-from storage.revisions import Revisions, needs_upgrade
+from storage.revisions import Revisions, alembic_config, needs_upgrade
 
 #: The advisory lock (two int4 keys) that serialises migrations of one PostgreSQL database.
 MIGRATION_LOCK = (0x7462, 0x6D67)
-
-
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    return config
 
 
 def head_revision() -> str:

@@ -13,6 +13,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import migrations
 from storage.errors import DatabaseError, ReadOnlyDatabaseError, SchemaError
@@ -24,6 +25,9 @@ from storage.sqlite_file import (
     connect_read_only,
     translate,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 OUR_TABLES = frozenset({"events", "snapshots", "alembic_version"})
 
@@ -69,6 +73,15 @@ def _from_files(folder: Path) -> Revisions | None:
     return Revisions(heads.pop(), frozenset(parents))
 
 
+def alembic_config() -> Config:
+    """Alembic's configuration for the shipped migrations (Alembic is imported only here)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    return config
+
+
 def revisions() -> Revisions:
     """The head revision this tierbuffer ships and every revision it knows."""
     folder = Path(migrations.__file__).parent / "versions"
@@ -76,8 +89,6 @@ def revisions() -> Revisions:
     if cheap is not None:
         return cheap
     from alembic.script import ScriptDirectory
-
-    from storage.migrate import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()

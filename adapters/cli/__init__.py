@@ -29,7 +29,7 @@ from adapters.cli import (
     service,
     simulate,
 )
-from adapters.cli.options import add_global_options
+from adapters.cli.settings import add_global_options
 from domain.errors import TierbufferError
 
 logger = logging.getLogger(__name__)

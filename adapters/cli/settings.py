@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from adapters.cli.options import (
+    LOG_FORMATS,
+    LOG_LEVELS,
     checked_database,
     database,
     folder,
@@ -189,3 +191,47 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         sources[setting.name] = source
     args.sources = sources
     args.config_file = path
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """`--db`, `--config`, `-v`, `--log-level`, `--log-format`: before the command, and again
+    after it (`after_command`: only what is given there overrides what came before)."""
+    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if after_command else {}
+    group = parser.add_argument_group("global options (before or after the command)")
+    db = SETTINGS["db"]
+    group.add_argument(
+        "--db",
+        type=database,
+        metavar="PATH|URL",
+        help=db.help(
+            "the event log: an SQLite file, or a PostgreSQL database as postgresql://USER@HOST/DB"
+        ),
+        **({"default": None} | unset),
+    )
+    group.add_argument(
+        "--config",
+        type=folder,
+        metavar="FILE",
+        help="settings file, TOML (default: $TIERBUFFER_CONFIG, else "
+        "$XDG_CONFIG_HOME/tierbuffer/config.toml if it exists)",
+        **({"default": None} | unset),
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="-v: log at debug level; -vv: also other libraries' debug logs (default: off)",
+        **({"default": 0} | unset),
+    )
+    for name, text, choices in (
+        ("log-level", f"our log level: {', '.join(LOG_LEVELS)}", LOG_LEVELS),
+        ("log-format", "log lines as text or json, one per line", LOG_FORMATS),
+    ):
+        group.add_argument(
+            f"--{name}",
+            type=SETTINGS[name].parse,
+            choices=choices,
+            metavar=name.split("-")[1].upper(),
+            help=SETTINGS[name].help(text),
+            **({"default": None} | unset),
+        )
