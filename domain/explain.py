@@ -9,7 +9,7 @@ failures and when it is tried again, and whether the player asked for it and wai
 event: the event belongs to the chunk's story when it names the chunk or changes its standing
 (a change of probability alone, which nearly every position report makes, does not count), and
 the step says in words what changed and why, with the interaction policy's mark of the event
-(`domain.policy.audit_mark`). The causes are the fold's own rules, asked again: `worth_rendering`
+(`domain.policy.audit_mark`). The causes are the fold's own decisions: `Want.render`
 for a chunk wanted but not rendered ahead, `TRANSIENT` and `MAX_ATTEMPTS` for a failure, the event
 itself for an eviction. Folding a log and keeping the steps gives the whole story; the last
 standing is where the chunk is now. Times are event time (`State.clock_ms`), never a clock.
@@ -35,7 +35,7 @@ from domain.events import (
 )
 from domain.plan import MAX_ATTEMPTS, TRANSIENT
 from domain.state import DeadlineClass, InFlightStatus, State, TierName
-from domain.tiers import chunk_id, playhead_key, worth_rendering
+from domain.tiers import chunk_id, playhead_key
 
 #: A probability is shown with this many decimals.
 DECIMALS: Final[int] = 3
@@ -85,7 +85,7 @@ def standing(state: State, key: ChunkKey) -> Standing:
         probability=round(probability, DECIMALS) if probability is not None else None,
         rank=rank,
         deadline=cache.plan[rank - 1].deadline if rank is not None else None,
-        ahead=worth_rendering(want, cache.basis) if want is not None else None,
+        ahead=want.render if want is not None else None,
         render=flight.status if flight is not None else None,
         held=held.tier if held is not None else None,
         bytes=held.bytes if held is not None else None,

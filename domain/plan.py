@@ -26,7 +26,6 @@ from domain.tiers import (
     is_current,
     now_playing,
     playhead_key,
-    worth_rendering,
 )
 
 MAX_ATTEMPTS: Final[int] = 3
@@ -67,12 +66,12 @@ def _wants(
     if state.cache.pressure == "emergency":
         if playing is None:
             return []
-        return fit(state, [("L1", playing, 1.0)], budgets, ())
+        return fit(state, [("L1", playing, 1.0, True)], budgets, ())
     if basis is None:
         requested = state.cache.requested
         if requested is None or not is_current(state, requested):
             return []
-        return fit(state, [("L1", requested, 1.0)], budgets, ())
+        return fit(state, [("L1", requested, 1.0, True)], budgets, ())
     return fit(state, candidates(state, basis, state.playback, now), budgets, spilled)
 
 
@@ -119,7 +118,7 @@ def _jobs(cache: Cache, wants: list[tuple[str, Want]], state: State, now: int) -
             jobs.append(Job(requested, 0, "waiting", TIMEOUT_MS["waiting"]))
             listed.add(ident)
     for ident, want in wants:
-        if ident in listed or not worth_rendering(want, cache.basis):
+        if ident in listed or not want.render:
             continue
         if _renderable(cache, ident, now):
             jobs.append(Job(want.key, len(jobs), want.tier, TIMEOUT_MS[want.tier]))

@@ -13,6 +13,7 @@ matches the events emitted so far.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,6 +44,7 @@ Progress = Callable[[int, int], None]  # (files done, files listed)
 Deliver = Callable[[Sequence[NewEvent]], Awaitable[None]]
 #: Files probed between two deliveries of a progressive scan.
 SLICE: Final = 256
+logger = logging.getLogger(__name__)
 
 
 class LibraryMissingError(AdapterError):
@@ -177,7 +179,18 @@ async def scan(
     todo = [
         (rel, st) for rel, st in listing.files.items() if deep or not _unchanged(index, rel, st)
     ]
-    gone = index.in_scope(scope.dirs, scope.files) - set(listing.files)
+    gone = {
+        rel
+        for rel in index.in_scope(scope.dirs, scope.files) - set(listing.files)
+        if not listing.covers(rel)
+    }
+    if listing.unlisted:
+        logger.warning(
+            "library %s: could not list %s; the tracks known under them are kept",
+            root,
+            ", ".join(sorted(listing.unlisted)[:5])
+            + (" and more" if len(listing.unlisted) > 5 else ""),
+        )
     hashed = await in_threads(root, todo, hash_batch, limiter=limiter)
     stats.hashed = len(todo)
     if deep:
