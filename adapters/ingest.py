@@ -34,8 +34,11 @@ MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 #: (an object): anything deeper is refused before it is decoded, so no input can exhaust the
 #: decoder's recursion.
 MAX_DEPTH = 8
-#: The largest integer a field may hold: exact in JSON (and JavaScript), fits SQLite's INTEGER.
+#: The largest time or position in milliseconds (a field named `*_ms`), and the largest sequence
+#: number or index a query may name: exact in JSON and JavaScript, thousands of years of ms.
 MAX_INT = 2**53
+#: Any other integer fits a signed 64-bit integer (SQLite's INTEGER; `mtime_ns` needs the room).
+MAX_INT64 = 2**63 - 1
 #: Strings and the brackets outside them, for `check_depth`.
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -121,13 +124,15 @@ def parse_line(text: str | bytes, *, default_id: str) -> NewEvent:
 
 
 def check_values(value: object, field: str) -> None:
-    """Every integer in `value` within ±MAX_INT and no string with a control character;
-    EventParseError naming the field otherwise."""
+    """Every integer in `value` within ±MAX_INT for a `*_ms` field, a signed 64-bit integer for
+    any other, and no string with a control character; EventParseError naming the field
+    otherwise."""
     if isinstance(value, bool):
         return
     if isinstance(value, int):
-        if not -MAX_INT <= value <= MAX_INT:
-            raise EventParseError(f"`{field}` must be at most {MAX_INT} in size", field)
+        bound = MAX_INT if field.endswith("_ms") else MAX_INT64
+        if not -bound - 1 < value <= bound:
+            raise EventParseError(f"`{field}` must be at most {bound} in size", field)
     elif isinstance(value, str):
         if _CONTROL.search(value):
             raise EventParseError(f"`{field}` must not contain control characters", field)

@@ -46,6 +46,25 @@ def test_a_hostile_session_line_is_refused_with_its_number_and_nothing_is_append
     assert "(0 events)" in capsys.readouterr().out
 
 
+def test_a_file_time_in_nanoseconds_is_no_out_of_range_integer(tmp_path: Path) -> None:
+    """Only `*_ms` fields are held to 2^53; `mtime_ns` (about 1.7e18 today) needs 64 bits."""
+    line = {
+        "type": "TrackAdded",
+        "at": T0,
+        "track": "t9",
+        "path": "t9.flac",
+        "fingerprint": {"size": 10, "mtime_ns": 1_764_000_000_123_456_789, "content_hash": "ab"},
+        "duration_ms": 200_000,
+        "sample_rate": 44_100,
+        "channels": 2,
+    }
+    session = write_session(tmp_path / "s.jsonl", [line])
+    assert main(["--db", str(tmp_path / "ns.db"), "ingest", str(session)]) == 0
+    line["fingerprint"] = {"size": 10, "mtime_ns": 2**63, "content_hash": "ab"}
+    write_session(session, [line])
+    assert main(["--db", str(tmp_path / "ns.db"), "ingest", str(session)]) == 2
+
+
 def _log_with_hostile_track(db: Path) -> None:
     """A track id with control characters in the log, as a file name could bring one."""
 
