@@ -1,9 +1,15 @@
 """Start-up that serves at once: the API answers first; the worker processes and the library's
-first scan start after it, so on a small machine they do not compete with it for the CPU."""
+first scan start after it, so on a small machine they do not compete with it for the CPU; and a
+restart loads neither Alembic (the log is at the head revision) nor the audio stack (the scan
+and the analysis load it when they first need it) before it answers."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import anyio
 import httpx
@@ -66,3 +72,44 @@ async def test_the_api_answers_before_the_workers_and_the_first_scan_start(
     scanning = next(i for i, m in enumerate(said) if m.endswith(": scanning (listing the library)"))
     worker = said.index("starting 2 render worker processes")
     assert serving < scanning and serving < worker
+
+
+#: Starts the service with HTTP on an empty library and a log at the head revision, and prints
+#: the top-level packages loaded when it answers, as JSON.
+PROBE = """
+import json, sys
+from pathlib import Path
+import anyio
+from adapters import bootstrap
+from adapters.http.config import HttpConfig
+from adapters.runtime.service import ServiceConfig
+
+async def main(folder: Path) -> None:
+    config = ServiceConfig(folder / "log.db", folder / "library", folder / "chunks")
+    http = HttpConfig(host="127.0.0.1", port=0)
+    async with bootstrap.service(config, http=http):
+        print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+
+anyio.run(main, Path(sys.argv[1]))
+"""
+
+
+def test_a_restart_loads_neither_alembic_nor_the_audio_stack_before_the_api_answers(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "library").mkdir()
+
+    def started() -> set[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return set(json.loads(result.stdout))
+
+    first = started()  # creates the log: Alembic migrates it
+    assert "alembic" in first
+    again = started()
+    assert not again & {"alembic", "numpy", "scipy", "soundfile"}, sorted(again)
