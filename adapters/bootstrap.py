@@ -1,9 +1,11 @@
 """The composition root: the one place that chooses implementations and wires them together.
 
 Imported only by the entrypoints (the CLI, the benchmarks, the end-to-end tests): it picks the
-SQLite stores, the system clock, the UUIDv7 id source and the worker functions, and hands them
-to the runtime, which knows only the ports. The HTTP API is started here, as a task in the
-service's task group, so the runtime never imports it. Nothing is built at import time.
+stores by where the log lives (an SQLite file, or a PostgreSQL database named by its URL) and
+the one-service lock that goes with them, the system clock, the UUIDv7 id source and the worker
+functions, and hands them to the runtime, which knows only the ports. The HTTP API is started
+here, as a task in the service's task group, so the runtime never imports it. Nothing is built
+at import time.
 
 Before a service creates anything (its database, lock file, chunk folder), `preflight` checks
 what would make it refuse: a library folder that does not exist and never held a track, a
@@ -25,6 +27,7 @@ import anyio
 
 from adapters.clock import SystemClock
 from adapters.ids import UuidV7Source
+from storage.location import Location, PgUrl
 from storage.log import Log
 from storage.sqlite_log import open_sqlite_log
 
@@ -66,18 +69,27 @@ def sources() -> Sources:
 
 @asynccontextmanager
 async def open_log(
-    path: Path,
+    where: Location,
     *,
     create: bool,
     migrate: bool,
     read_only: bool = False,
     clock: Clock | None = None,
 ) -> AsyncIterator[Log]:
-    """The SQLite log at `path` (event store and snapshots); `create=False` refuses a missing
-    database, `migrate=False` one whose schema is not at the head revision; `read_only=True`
-    (commands that only read) writes nothing and leaves no file beside the database."""
+    """The log at `where` (event store and snapshots): an SQLite file, or a PostgreSQL
+    database. `create=False` refuses a missing SQLite file (a PostgreSQL database is never
+    created: it must exist), `migrate=False` a schema not at the head revision;
+    `read_only=True` (commands that only read) writes nothing and, on SQLite, leaves no file
+    beside the database."""
+    clock = clock or sources().clock
+    if isinstance(where, PgUrl):
+        from storage.pg_log import open_pg_log
+
+        async with open_pg_log(where, clock=clock, migrate=migrate and not read_only) as log:
+            yield log
+        return
     opened = open_sqlite_log(
-        path, clock=clock or sources().clock, create=create, migrate=migrate, read_only=read_only
+        where, clock=clock, create=create, migrate=migrate, read_only=read_only
     )
     async with opened as log:
         yield log
@@ -99,6 +111,19 @@ async def preflight(config: ServiceConfig, http: HttpConfig | None) -> socket.so
 
 
 @asynccontextmanager
+async def service_lock(where: Location) -> AsyncIterator[None]:
+    """One service per log: a flock on an SQLite file, a session advisory lock on PostgreSQL."""
+    from adapters.runtime.lock import AdvisoryServiceLock, ServiceLock
+
+    if isinstance(where, PgUrl):
+        async with AdvisoryServiceLock(where):
+            yield
+        return
+    with ServiceLock(where):
+        yield
+
+
+@asynccontextmanager
 async def service(
     config: ServiceConfig,
     *,
@@ -107,19 +132,18 @@ async def service(
     analyse: str | None = None,
     notifier: Notifier | None = None,
 ) -> AsyncIterator[Service]:
-    """The running service on its SQLite log, under the one-service lock, with the HTTP API when
+    """The running service on its log, under the one-service lock, with the HTTP API when
     `http` is given. The API answers first; then the worker processes and the library's first
     scan start (in the background: the body runs while it scans). `render` and `analyse` name
     other worker functions (``"module:function"``, tests of faults). `notifier` is told when
     the service is ready and stopping, and pings its watchdog."""
     from adapters.runtime import specs
-    from adapters.runtime.lock import ServiceLock
     from adapters.runtime.service import running_service
 
     sock = await preflight(config, http)
     wired = sources()
     try:
-        with ServiceLock(config.db):
+        async with service_lock(config.db):
             async with (
                 open_log(config.db, create=True, migrate=True, clock=wired.clock) as log,
                 running_service(

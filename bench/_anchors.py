@@ -203,10 +203,14 @@ def es_batched(path: Path, n: int, batch: int, synchronous: str) -> float:
 
 def es_build(path: Path, events: Iterator[NewEvent], batch: int = 5000) -> int:
     """Store a listening log as eventsourcing aggregate events (payload: our event's fields)."""
+    return es_build_with(_eventsourcing(path, "NORMAL"), events, batch)
+
+
+def es_build_with(app: Any, events: Iterator[NewEvent], batch: int = 5000) -> int:
+    """`es_build` into an eventsourcing application of any persistence module."""
     import msgspec
 
     listened = _listened_class()
-    app = _eventsourcing(path, "NORMAL")
     listener = _listener_class()()
     count = 0
     for new in events:
@@ -223,7 +227,11 @@ def es_build(path: Path, events: Iterator[NewEvent], batch: int = 5000) -> int:
 
 def es_replay(path: Path, convert: Callable[[str, dict[str, Any]], DomainEvent]) -> float:
     """Events/s of eventsourcing select + deserialise + project (our fold)."""
-    app = _eventsourcing(path, "NORMAL")
+    return es_replay_with(_eventsourcing(path, "NORMAL"), convert)
+
+
+def es_replay_with(app: Any, convert: Callable[[str, dict[str, Any]], DomainEvent]) -> float:
+    """`es_replay` on an eventsourcing application of any persistence module."""
     from eventsourcing.utils import get_topic
 
     listener = _listener_class()

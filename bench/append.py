@@ -1,7 +1,12 @@
-"""Append throughput and acknowledgement latency of the SQLite event log, beside its anchors.
+"""Append throughput and acknowledgement latency of the event log, beside its anchors.
 
-Usage: python bench/append.py [--rounds R] [--single N] [--full N] [--clients C]
-                              [--per-client M] [--batches B] [--no-eventsourcing]
+Usage: python bench/append.py [--db postgresql://…] [--rounds R] [--single N] [--full N]
+                              [--clients C] [--per-client M] [--batches B] [--no-eventsourcing]
+
+With `--db postgresql://…` the log is measured on that server (each scenario in a fresh schema of
+that database, bench/_pg_rounds.py) beside raw psycopg (one INSERT per transaction; executemany
+of 1 000 rows per transaction) and eventsourcing's PostgreSQL recorder; there is no FULL round
+(the server's own `synchronous_commit` and `fsync` decide). Without it, on SQLite:
 
 Each round runs, interleaved on fresh files in a temporary folder:
   single, NORMAL: raw sqlite3 one commit per row | tierbuffer one event per append | eventsourcing
@@ -178,6 +183,7 @@ def report(figures: Figures) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=None, help="a postgresql:// URL: measure the log there")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--single", type=int, default=5_000)
     parser.add_argument("--full", type=int, default=1_000)
@@ -188,12 +194,31 @@ async def main() -> None:
     args = parser.parse_args()
     figures: Figures = defaultdict(list)
     print(f"load average before: {load()}", flush=True)
+    if args.db is not None:
+        await pg_main(args, figures)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             folder = Path(tmp) / f"round{r}"
             folder.mkdir()
             await one_round(folder, args, figures)
             print(f"round {r + 1}/{args.rounds} done, load {load()}", flush=True)
+    report(figures)
+    print(f"load average after: {load()}")
+
+
+async def pg_main(args: argparse.Namespace, figures: Figures) -> None:
+    from bench._pg_rounds import APPEND_TARGETS, append_round
+    from storage.location import PgUrl, location
+
+    base = location(args.db)
+    if not isinstance(base, PgUrl):
+        raise SystemExit("--db takes a postgresql:// URL")
+    for r in range(args.rounds):
+        await append_round(base, args, figures)
+        print(f"round {r + 1}/{args.rounds} done, load {load()}", flush=True)
+    TARGETS.clear()
+    TARGETS.update(APPEND_TARGETS)
     report(figures)
     print(f"load average after: {load()}")
 

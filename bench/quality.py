@@ -1,6 +1,7 @@
 """What each preset does to the sound, and what rendering costs beside decoding, per codec.
 
-Usage: python bench/quality.py [--seconds S] [--repeat R] [--tenths 3,7,10]
+Usage: python bench/quality.py [--seconds S] [--repeat R] [--tenths 3,7,10] [--skip-quality]
+                               [--skip-speed]
 
 Table 1, per preset and intensity (generated signals, 44.1 kHz stereo, float output):
   THD+N    of a 997 Hz sine at -20/-12/-6/-1 dBFS (everything but the fundamental, fitted and
@@ -12,8 +13,11 @@ Table 1, per preset and intensity (generated signals, 44.1 kHz stereo, float out
 Table 2, per codec: decode time of a whole track through `read_chunk`, and render time through
 `render_chunk` (decode with pre/post-roll + preset + FLAC encode + atomic write), measured
 interleaved (decode, render, decode, render ...) so both see the same load: min / median / max,
-render / decode, and seconds of audio per wall second. Every render is checked (ChunkRendered,
-not short, reads back with its checksum) before a figure is printed. Pinned to one CPU.
+render / decode, and seconds of audio per wall second; the same in CPU time of this process
+(what a core spends, whatever else runs on the machine; fsync waits are not in it). Then the
+targets of FLAC and Vorbis against the slowest preset. Every render is checked (ChunkRendered,
+not short, reads back with its checksum: after its timing, the read-back is not a render's
+cost) before a figure is printed. Pinned to one CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import get_args
@@ -116,26 +121,62 @@ def decode_all(path: Path, chunks: int) -> None:
 
 
 def render_all(path: Path, store: FileChunkStore, preset: Preset, tenths: int,
-               level: TrackLevel, chunks: int) -> list[ChunkRendered]:  # fmt: skip
-    events = []
+               level: TrackLevel, chunks: int, events: list[ChunkRendered]) -> None:  # fmt: skip
+    """Render every chunk into `store`, appending the outcomes to `events`."""
     for index in range(chunks):
         key = ChunkKey("bench", 0, preset, tenths, index)
         event = render_chunk(path, key, level, store)
         if not isinstance(event, ChunkRendered) or event.short:
             raise BenchFailedError(f"{path.name} {preset} chunk {index}: {event}")
-        store.read(key, size=event.bytes, checksum=event.checksum)  # raises if bad
         events.append(event)
-    return events
 
 
-def timed(run: object) -> float:
-    began = time.perf_counter()
+def check_all(store: FileChunkStore, events: list[ChunkRendered]) -> None:
+    """Every chunk reads back with its recorded size and checksum (outside the timing)."""
+    for event in events:
+        store.read(event.key, size=event.bytes, checksum=event.checksum)  # raises if bad
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Interleaved decode and render runs of one codec and preset: (wall, CPU) seconds each."""
+
+    codec: str
+    preset: str
+    seconds: float  # of audio
+    decode: list[tuple[float, float]]
+    render: list[tuple[float, float]]
+
+    def ratio(self, cpu: bool = False) -> float:
+        """Median render / decode time of the same run (wall clock, or CPU)."""
+        i = int(cpu)
+        return statistics.median(r[i] / d[i] for d, r in zip(self.decode, self.render, strict=True))
+
+    def speed(self, cpu: bool = False) -> float:
+        """Seconds of audio rendered per median wall second (or CPU second)."""
+        return self.seconds / statistics.median(r[int(cpu)] for r in self.render)
+
+    def row(self) -> str:
+        dec, ren = [1e3 * d[0] for d in self.decode], [1e3 * r[0] for r in self.render]
+        decode_x = self.seconds / statistics.median(d[0] for d in self.decode)
+        return (
+            f"{self.codec:<5} {self.preset:<9} decode ms {min(dec):>4.0f}/"
+            f"{statistics.median(dec):>4.0f}/{max(dec):>4.0f}  render ms {min(ren):>4.0f}/"
+            f"{statistics.median(ren):>4.0f}/{max(ren):>4.0f}  render/decode "
+            f"{self.ratio():>4.2f} (CPU {self.ratio(True):>4.2f})  render {self.speed():>4.0f}x "
+            f"(per CPU s {self.speed(True):>4.0f}x)  decode {decode_x:>4.0f}x"
+        )
+
+
+def timed(run: object) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of `run()`."""
+    wall, cpu = time.perf_counter(), time.process_time()
     run()  # type: ignore[operator]
-    return time.perf_counter() - began
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def speed_rows(seconds: float, repeat: int, tenths: int) -> list[str]:
-    rows = []
+def speed_timings(seconds: float, repeat: int, tenths: int) -> list[Timing]:
+    timings = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         for ext, (fmt, subtype, rate) in CODECS.items():
@@ -149,16 +190,27 @@ def speed_rows(seconds: float, repeat: int, tenths: int) -> list[str]:
                 decode, render = [], []
                 for _ in range(repeat):  # interleaved: A, B, A, B ...
                     decode.append(timed(partial(decode_all, path, chunks)))
-                    render.append(
-                        timed(partial(render_all, path, store, preset, tenths, level, chunks))
-                    )
-                d, r = statistics.median(decode), statistics.median(render)
-                rows.append(
-                    f"{ext:<5} {preset:<9} decode ms {1e3 * min(decode):>5.0f}/{1e3 * d:>5.0f}/"
-                    f"{1e3 * max(decode):>5.0f}  render ms {1e3 * min(render):>5.0f}/"
-                    f"{1e3 * r:>5.0f}/{1e3 * max(render):>5.0f}  render/decode {r / d:>4.2f}  "
-                    f"render {seconds / r:>4.0f}x  decode {seconds / d:>4.0f}x real time"
-                )
+                    events: list[ChunkRendered] = []
+                    job = partial(render_all, path, store, preset, tenths, level, chunks, events)
+                    render.append(timed(job))
+                    check_all(store, events)
+                timings.append(Timing(ext, preset, seconds, decode, render))
+    return timings
+
+
+def target_rows(timings: list[Timing]) -> list[str]:
+    """The issue's targets on FLAC and Vorbis: the slowest preset against each."""
+    rows = []
+    for codec in ("flac", "ogg"):
+        mine = [t for t in timings if t.codec == codec]
+        for cpu, unit in ((False, "wall clock"), (True, "CPU time")):
+            ratio = max(t.ratio(cpu) for t in mine)
+            speed = min(t.speed(cpu) for t in mine)
+            rows.append(
+                f"{codec:<5} {unit:<10}: worst render/decode {ratio:.2f} (target <= 2: "
+                f"{'met' if ratio <= 2 else 'MISSED'}), slowest render {speed:.0f}x real time "
+                f"(target >= 150: {'met' if speed >= 150 else 'MISSED'})"
+            )
     return rows
 
 
@@ -169,27 +221,30 @@ def main() -> None:
     parser.add_argument("--tenths", default="3,7,10", help="intensities of table 1, in tenths")
     parser.add_argument("--speed-tenths", type=int, default=7, help="intensity of table 2")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     tenths = [int(t) for t in args.tenths.split(",")]
     load_before = Path("/proc/loadavg").read_text().split()[:3]
-    quality = quality_rows(tenths)
-    speed = [] if args.skip_speed else speed_rows(args.seconds, args.repeat, args.speed_tenths)
+    quality = [] if args.skip_quality else quality_rows(tenths)
+    speed = [] if args.skip_speed else speed_timings(args.seconds, args.repeat, args.speed_tenths)
     load_after = Path("/proc/loadavg").read_text().split()[:3]
-    print("quality per preset and intensity (THD+N in %, 997 Hz sine at the level shown)")
-    print(
-        f"{'preset':<9}{'s':>4} {'-20dB':>7} {'-12dB':>7} {'-6dB':>7} {'-1dB':>7} "
-        f"{'TP dBTP':>7} {'dLU ld':>6} {'dLU qt':>6} {'seam':>8}"
-    )
-    print("\n".join(quality))
+    if quality:
+        print("quality per preset and intensity (THD+N in %, 997 Hz sine at the level shown)")
+        print(
+            f"{'preset':<9}{'s':>4} {'-20dB':>7} {'-12dB':>7} {'-6dB':>7} {'-1dB':>7} "
+            f"{'TP dBTP':>7} {'dLU ld':>6} {'dLU qt':>6} {'seam':>8}"
+        )
+        print("\n".join(quality))
     if speed:
         print(
             f"\nspeed: {args.seconds:.0f} s loud master, 30 s chunks, intensity "
             f"{args.speed_tenths / 10:.1f}, one CPU, {args.repeat} interleaved runs "
-            "(min/median/max); all renders checked"
+            "(min/median/max; ratios are medians of each run's own ratio); all renders checked"
         )
-        print("\n".join(speed))
+        print("\n".join(t.row() for t in speed))
+        print("\n".join(target_rows(speed)))
     print(f"\nload average before {' '.join(load_before)}, after {' '.join(load_after)}")
 
 

@@ -1,6 +1,13 @@
 """Replay speed, cold start and bytes per event of the log, beside its anchors.
 
-Usage: python bench/replay.py [--events N] [--rounds R] [--keep DIR] [--no-eventsourcing]
+Usage: python bench/replay.py [--db postgresql://…] [--events N] [--rounds R] [--keep DIR]
+                              [--no-eventsourcing]
+
+With `--db postgresql://…` the log is built on that server (schema `bench_replay` of that
+database, eventsourcing's in `bench_replay_es`) and the floor is psycopg scanning the payloads
+page by page with json.loads (bench/_pg_rounds.py); beside the replay it measures the read alone
+(every row verified and decoded, nothing folded), to show what the fold costs on top; the rest
+is the same. Without it, on SQLite:
 
 Builds a log of N events (default 1 000 000: a library of 50 tracks, then a listening mix of
 position reports, seeks, preset and track changes), and the same events in the `eventsourcing`
@@ -42,6 +49,7 @@ from bench._anchors import (  # noqa: E402
 from bench._common import new_event  # noqa: E402
 from domain.events import DomainEvent  # noqa: E402
 from domain.state import state_hash  # noqa: E402
+from storage.location import Location, PgUrl, location  # noqa: E402
 from storage.projector import load_state, replay  # noqa: E402
 
 BATCH = 10_000
@@ -51,7 +59,7 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-async def build(path: Path, n: int) -> None:
+async def build(path: Location, n: int) -> None:
     started = time.perf_counter()
     async with open_log(path, create=True, migrate=True) as log:
         for start in range(0, n, BATCH):
@@ -83,7 +91,7 @@ def _convert(kind: str, fields: dict[str, Any]) -> DomainEvent:
     return msgspec.convert({"type": kind, **fields}, DomainEvent)  # type: ignore[arg-type]
 
 
-async def tb_replay(path: Path) -> tuple[float, str]:
+async def tb_replay(path: Location) -> tuple[float, str]:
     async with open_log(path, create=False, migrate=False) as log:
         started = time.perf_counter()
         state = await replay(log.events)
@@ -91,7 +99,7 @@ async def tb_replay(path: Path) -> tuple[float, str]:
     return state.seq / elapsed, state_hash(state)
 
 
-async def cold_starts(path: Path, expected: str) -> tuple[float, float]:
+async def cold_starts(path: Location, expected: str) -> tuple[float, float]:
     async with open_log(path, create=False, migrate=False) as log:
         state = await replay(log.events)
         await log.snapshots.save(state, created_at=sources().clock())
@@ -116,7 +124,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the databases in this folder")
     parser.add_argument("--no-eventsourcing", action="store_true")
+    parser.add_argument("--db", default=None, help="a postgresql:// URL: measure the log there")
     args = parser.parse_args()
+    if args.db is not None:
+        await pg_main(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -159,6 +171,24 @@ async def main() -> None:
 
 
 TARGETS = {"ratio tierbuffer / floor": ">= 0.85", "ratio tierbuffer / eventsourcing": ">= 3"}
+
+
+async def pg_main(args: argparse.Namespace) -> None:
+    from bench._pg_rounds import REPLAY_TARGETS, replay_main
+
+    base = location(args.db)
+    if not isinstance(base, PgUrl):
+        raise SystemExit("--db takes a postgresql:// URL")
+    figures: dict[str, list[float]] = defaultdict(list)
+    url, hashes = await replay_main(base, args, figures, build, tb_replay, _convert, load)
+    if len(hashes) != 1:
+        raise SystemExit(f"FAILED: replays reached different states {hashes}")
+    TARGETS.clear()
+    TARGETS.update(REPLAY_TARGETS)
+    report(figures)
+    print(f"load average after: {load()}")
+    no_snapshot, with_snapshot = await cold_starts(url, hashes.pop())
+    print(f"cold start without snapshot: {no_snapshot:.2f} s; with: {with_snapshot:.3f} s")
 
 
 def report(figures: dict[str, list[float]]) -> None:

@@ -68,12 +68,15 @@ class Habits(msgspec.Struct, frozen=True):
         return min(1.0, self.explore / self.switch) if self.switch > 0.0 else 0.0
 
 
-def habits(predictor: Predictor, policy: Policy, now: int) -> Habits:
-    """The rates, and a burst going on now counts as exploring for sure."""
+def habits(predictor: Predictor, policy: Policy, now: int, listened: int) -> Habits:
+    """The rates, and a burst going on now counts as exploring for sure; `listened` is the
+    listening clock at `now` (the gaps between switches are listening time, not event time: a
+    pause does not count, and a player faster than the clock is measured at its own pace)."""
     burst = in_burst(policy, now)
     explore = 1.0 if burst else predictor.explore_rate
     switch = max(predictor.switch_rate, explore)
-    since = None if predictor.switched_at is None else max(0, now - predictor.switched_at)
+    last = predictor.switched_listened
+    since = None if last is None else max(0, listened - last)
     return Habits(
         switch, explore, predictor.seek_rate, predictor.skip_rate, predictor.gaps, since, burst
     )
@@ -101,10 +104,19 @@ def chunk_ended(predictor: Predictor, *, seek: bool = False, skip: bool = False)
     )
 
 
-def switched(predictor: Predictor, policy: Policy, now: int) -> Predictor:
-    """The listener switched preset in the chunk playing (`policy` already has the action)."""
+def switched(predictor: Predictor, policy: Policy, now: int, listened: int) -> Predictor:
+    """The listener switched preset in the chunk playing (`policy` already has the action) at
+    event time `now`, `listened` on the listening clock."""
     burst = predictor.burst or in_burst(policy, now)
     gaps = predictor.gaps
-    if predictor.switched_at is not None and now - predictor.switched_at > BURST_WINDOW_MS:
-        gaps = (*gaps, now - predictor.switched_at)[-MAX_GAPS:]  # a burst is one switch
-    return replace(predictor, switched=True, burst=burst, switched_at=now, gaps=gaps)
+    last, at = predictor.switched_listened, predictor.switched_at
+    if last is not None and at is not None and now - at > BURST_WINDOW_MS:
+        gaps = (*gaps, max(0, listened - last))[-MAX_GAPS:]  # a burst is one switch
+    return replace(
+        predictor,
+        switched=True,
+        burst=burst,
+        switched_at=now,
+        switched_listened=listened,
+        gaps=gaps,
+    )

@@ -18,15 +18,14 @@ from domain.tiers import (
     TIERS,
     TIMEOUT_MS,
     at_playhead,
+    before_checkpoint,
     budgets_in_force,
     candidates,
-    checkpoint_at,
     chunk_id,
     fit,
     is_current,
     now_playing,
     playhead_key,
-    worth_rendering,
 )
 
 MAX_ATTEMPTS: Final[int] = 3
@@ -56,12 +55,12 @@ def _wants(
     if state.cache.pressure == "emergency":
         if playing is None:
             return []
-        return fit(state, [("L1", playing, 1.0)], budgets, ())
+        return fit(state, [("L1", playing, 1.0, True)], budgets, ())
     if basis is None:
         requested = state.cache.requested
         if requested is None or not is_current(state, requested):
             return []
-        return fit(state, [("L1", requested, 1.0)], budgets, ())
+        return fit(state, [("L1", requested, 1.0, True)], budgets, ())
     return fit(state, candidates(state, basis, state.playback, now), budgets, spilled)
 
 
@@ -108,7 +107,7 @@ def _jobs(cache: Cache, wants: list[tuple[str, Want]], state: State, now: int) -
             jobs.append(Job(requested, 0, "waiting", TIMEOUT_MS["waiting"]))
             listed.add(ident)
     for ident, want in wants:
-        if ident in listed or not worth_rendering(want, cache.basis):
+        if ident in listed or not want.render:
             continue
         if _renderable(cache, ident, now):
             jobs.append(Job(want.key, len(jobs), want.tier, TIMEOUT_MS[want.tier]))
@@ -167,15 +166,22 @@ def replan(state: State, now: int) -> State:
         spilled=spilled,
         discarded=discarded,
     )
-    due = [t for t in (_next_retry(cache, now), checkpoint_at(state, now)) if t is not None]
-    cache = replace(cache, plan=_jobs(cache, wants, state, now), replan_at=min(due, default=None))
+    cache = replace(
+        cache,
+        plan=_jobs(cache, wants, state, now),
+        replan_at=_next_retry(cache, now),
+        checkpoint=before_checkpoint(state, now),
+    )
     return replace(state, cache=cache)
 
 
 def needs_replan(state: State, now: int) -> bool:
-    """Whether time or the playhead moved the plan's inputs since it was made."""
+    """Whether time or the playhead moved the plan's inputs since it was made (a retry came due,
+    the playhead passed its chunk's checkpoint or left the chunk)."""
     cache = state.cache
     if cache.replan_at is not None and now >= cache.replan_at:
+        return True
+    if cache.checkpoint and not before_checkpoint(state, now):
         return True
     return not at_playhead(state, now, cache.basis)
 

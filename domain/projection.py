@@ -136,12 +136,17 @@ def _track_analysed(state: State, event: TrackAnalysed, now: int) -> State:
 def _track_changed(state: State, event: TrackChanged, now: int) -> State:
     duration = state.duration_of(event.track)
     position = event.position_ms if duration is None else min(event.position_ms, duration)
+    before = state.playback
     playback = replace(
-        state.playback, track=event.track, status="playing", position_ms=position, anchor_at=now
+        before,
+        track=event.track,
+        status="playing",
+        position_ms=position,
+        anchor_at=now,
+        listened_ms=_listened(state, now),
     )
     rules, _ = policy.user_action(state.policy, now)
     learned = state.predictor
-    before = state.playback
     left_early = False
     if before.track is not None and before.status != "stopped":
         left_early = before.position_at(now) + _SKIP_MARGIN_MS < (
@@ -159,19 +164,35 @@ def _track_changed(state: State, event: TrackChanged, now: int) -> State:
     return replace(state, playback=playback, policy=rules, cache=cache, predictor=learned)
 
 
-def _moved_playback(state: State, position_ms: int, now: int) -> Playback | None:
-    """The playback with its playhead set to `position_ms` at `now` (None: nothing plays)."""
+def _listened(state: State, now: int) -> int:
+    """The listening clock at `now` (`Playback.listened_at`)."""
+    playback = state.playback
+    if playback.track is None:
+        return playback.listened_ms
+    return playback.listened_at(now, state.duration_of(playback.track))
+
+
+def _moved_playback(
+    state: State, position_ms: int, now: int, *, seek: bool = False
+) -> Playback | None:
+    """The playback with its playhead set to `position_ms` at `now` (None: nothing plays). A
+    position report says how much was played since the anchor; a seek jumps, and only what
+    played before it counts as listened."""
     playback = state.playback
     if playback.track is None:
         return None
     duration = state.duration_of(playback.track)
     if duration is not None and position_ms > duration:
         position_ms = duration
-    return replace(playback, position_ms=position_ms, anchor_at=now)
+    if seek:
+        listened = playback.listened_at(now, duration)
+    else:
+        listened = playback.listened_ms + max(0, position_ms - playback.position_ms)
+    return replace(playback, position_ms=position_ms, anchor_at=now, listened_ms=listened)
 
 
 def _moved_playhead(state: State, position_ms: int, now: int) -> State:
-    playback = _moved_playback(state, position_ms, now)
+    playback = _moved_playback(state, position_ms, now, seek=True)
     return _ignored(state) if playback is None else replace(state, playback=playback)
 
 
@@ -207,7 +228,7 @@ def _preset_changed(state: State, event: PresetChanged, now: int) -> State:
     )
     learned = state.predictor
     if playback.track is not None and event.preset != playback.preset:
-        learned = habits.switched(learned, decision.policy, now)
+        learned = habits.switched(learned, decision.policy, now, _listened(state, now))
     if decision.learn:
         learned = predictor.learn(learned, playback.preset, event.preset, now)
     return replace(
@@ -228,7 +249,10 @@ def _paused(state: State, event: Paused, now: int) -> State:
     if playback.status != "playing":
         return _ignored(state)
     position = playback.position_at(now, state.duration_of(playback.track))
-    paused = replace(playback, status="paused", position_ms=position, anchor_at=now)
+    listened = _listened(state, now)
+    paused = replace(
+        playback, status="paused", position_ms=position, anchor_at=now, listened_ms=listened
+    )
     return replace(state, playback=paused)
 
 
@@ -243,7 +267,10 @@ def _stopped(state: State, event: Stopped, now: int) -> State:
     playback = state.playback
     if playback.status == "stopped":
         return _ignored(state)
-    stopped = replace(playback, status="stopped", position_ms=0, anchor_at=now)
+    listened = _listened(state, now)
+    stopped = replace(
+        playback, status="stopped", position_ms=0, anchor_at=now, listened_ms=listened
+    )
     return replace(state, playback=stopped)
 
 

@@ -13,7 +13,7 @@ from domain.pmap import PMap
 
 #: Bump whenever `evolve` would fold the same events to a different state; snapshots written by
 #: another projection version are ignored and the log is replayed instead.
-PROJECTION_VERSION: Final[int] = 8
+PROJECTION_VERSION: Final[int] = 11
 
 PlayStatus = Literal["stopped", "playing", "paused"]
 TierName = Literal["L1", "L2", "L3"]
@@ -63,7 +63,9 @@ class RevisionMap(PMap[int]):
 
 
 class Playback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Where the listener is. `position_ms` was true at event time `anchor_at`."""
+    """Where the listener is. `position_ms` was true at event time `anchor_at`; `listened_ms`
+    is the audio played before that (a clock of listening time: it stops while paused and runs
+    at the player's pace, whatever the event times say)."""
 
     track: str | None = None
     status: PlayStatus = "stopped"
@@ -71,6 +73,12 @@ class Playback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     anchor_at: int = 0
     preset: Preset = "adaptive"
     intensity_tenths: int = 5
+    listened_ms: int = 0
+
+    def listened_at(self, now: int, duration_ms: int | None = None) -> int:
+        """Audio played until event time `now`: what was played before the anchor, and what
+        has played since."""
+        return self.listened_ms + max(0, self.position_at(now, duration_ms) - self.position_ms)
 
     def position_at(self, now: int, duration_ms: int | None = None) -> int:
         """Playhead position at event time `now`, advancing only while playing."""
@@ -128,6 +136,7 @@ class Want(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tier: TierName
     probability: float
     bytes: int
+    render: bool = False  # likely enough to render ahead (`domain.tiers.worth_rendering`)
 
 
 class Job(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -155,7 +164,8 @@ class Cache(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     waiting: bool = False
     next_track: str | None = None
     basis: ChunkKey | None = None
-    replan_at: int | None = None
+    replan_at: int | None = None  # the next failed chunk's retry
+    checkpoint: bool = False  # made before the playhead's checkpoint in its chunk
     spilled: tuple[str, ...] = ()
     discarded: tuple[str, ...] = ()
 
@@ -195,7 +205,8 @@ class Predictor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     switched: bool = False  # in the chunk playing now
     burst: bool = False
     switched_at: int | None = None  # event time of the last preset switch while playing
-    gaps: tuple[int, ...] = ()  # ms between the last preset switches (the newest last)
+    switched_listened: int | None = None  # the listening clock then (`Playback.listened_ms`)
+    gaps: tuple[int, ...] = ()  # ms of listening between the last preset switches (newest last)
 
 
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

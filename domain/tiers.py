@@ -8,13 +8,15 @@ up to two predicted presets (switch chance × the predictor's probability, when 
 chunk the player asked for; chunk 0 of the queued next track while the last chunk plays.
 L2 warm, the branch scenarios: continue (c+2..c+4, stay^k); switch to each predicted preset (c,
 and c+1 weighted by stay); while the listener is trying presets out, chunk c of every preset;
-seek forward (c+10..c+11, once 120 s are played, the seek chance spread thin); skip to the queued
-next track (chunk 0, the skip chance).
+seek (for a listener who seeks: every other chunk of the track, the chance that one of the
+seeks expected in the rest of the track lands on it, when at least `SEEK_RENDER`); skip to the
+queued next track (chunk 0, the skip chance).
 L3 cold: read-ahead c+2..c+9 of the current preset (stay^k).
 A chunk wanted by several tiers belongs to the hottest that has room for it. Inside a tier the most
 probable chunks are kept until the budget is spent: real bytes for a rendered chunk, an estimate
-before. What is *rendered* ahead is a subset (`worth_rendering`): the further ahead a chunk is
-needed, the likelier it must be, since there is time to render it once it comes near.
+before. What is *rendered* ahead is a subset (`worth_rendering`, `SEEK_RENDER`): the further
+ahead a chunk is needed, the likelier it must be, since there is time to render it once it comes
+near; a chunk needed at once (a switch, a skip, a seek away) only needs to be likely enough.
 """
 
 from __future__ import annotations
@@ -33,20 +35,22 @@ BYTES_PER_SAMPLE: Final[int] = 2  # chunks are stored as 16-bit FLAC
 FLAC_RATIO_PERCENT: Final[int] = 60  # FLAC keeps about 60 % of the PCM bytes
 TIMEOUT_MS: Final[dict[str, int]] = {"waiting": 20_000, "L1": 30_000, "L2": 60_000, "L3": 90_000}
 L1_MIN_PROBABILITY: Final[float] = 0.15
-SEEK_AFTER_MS: Final[int] = 120_000
 #: Two thirds into a chunk, the plan is made again: a listener still there is likely to stay.
 CHECKPOINT_MS: Final[int] = 22_000
 #: Above this skip chance, chunk 0 of the queued next track is hot (L1).
 L1_SKIP: Final[float] = 0.5
-#: A seek lands anywhere: the chance that it lands in c+10 or c+11 is the seek chance over this.
-SEEK_SPREAD: Final[float] = 10.0
 #: The least probability worth rendering a chunk for, by how many chunks ahead it is needed (the
 #: last for anything further): needed now, a switch or skip away; needed when this chunk ends;
 #: later — there is time to render it when it comes near, so only a near-certain chunk is.
 RENDER_AHEAD: Final[tuple[float, ...]] = (0.07, 0.7, 0.75)
+#: A chunk a seek may land on is needed at once, but a seek is spread over the whole track: it
+#: is rendered ahead only when this likely to be landed on while the track plays, which renders
+#: a seeker's track (a seek a chunk or so) and nothing for a listener who seeked once.
+SEEK_RENDER: Final[float] = 0.25
 TIERS: Final[tuple[TierName, ...]] = ("L1", "L2", "L3")
 
-Candidate = tuple[TierName, ChunkKey, float]
+#: A tier's wish: the chunk, the probability it is needed, and whether to render it ahead.
+Candidate = tuple[TierName, ChunkKey, float, bool]
 
 
 def chunk_id(key: ChunkKey) -> str:
@@ -170,14 +174,18 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     """Every chunk some tier would like, hottest tier first, in generation order."""
     track = state.tracks[basis.track]
     count = chunk_count(track.duration_ms)
-    listener = habits(state.predictor, state.policy, now)
+    listened = playback.listened_at(now, track.duration_ms)
+    listener = habits(state.predictor, state.policy, now, listened)
     stay = listener.stay
     out: list[Candidate] = []
 
-    def add(tier: TierName, preset: Preset, index: int, probability: float) -> None:
+    def add(
+        tier: TierName, preset: Preset, index: int, probability: float, *, seek: bool = False
+    ) -> None:
         if 0 <= index < count:
             key = ChunkKey(basis.track, basis.revision, preset, basis.intensity_tenths, index)
-            out.append((tier, key, probability))
+            ahead = 0 if seek else max(0, index - basis.index)
+            out.append((tier, key, probability, seek or worth_rendering(probability, ahead)))
 
     c, p = basis.index, basis.preset
     ranks = ranked(predicted(state, basis, now), len(PRESETS) - 1)
@@ -197,20 +205,30 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
             add("L1", preset, c, prob)
     requested = state.cache.requested
     if requested is not None and is_current(state, requested):
-        out.append(("L1", requested, 1.0))
+        out.append(("L1", requested, 1.0, True))
     following = _next_track(state, basis, count)
     if following is not None and c >= count - 1:
-        out.append(("L1", following, 0.9))
+        out.append(("L1", following, 0.9, worth_rendering(0.9, 0)))
     for i in range(2, 5):
         add("L2", p, c + i, stay_now * stay ** (i - 1))
     for preset, prob in ranks:
         add("L2", preset, c, switch_to[preset])
         add("L2", preset, c + 1, listener.switch * prob * stay)
-    if playback.position_at(now, track.duration_ms) >= SEEK_AFTER_MS:
-        add("L2", p, c + 10, listener.seek / SEEK_SPREAD)
-        add("L2", p, c + 11, listener.seek / SEEK_SPREAD)
+    # A seek lands anywhere in the track, and its chunk is needed at once; a chunk rendered now
+    # serves every seek that lands on it while the track plays: the chance that one of the
+    # seeks expected in the rest of the track (the seek chance per chunk, for each chunk left)
+    # lands on it.
+    # Only a chunk likely enough to render is wanted for it (a seeker's track, not a long
+    # track's every chunk for a listener who seeked once).
+    landings = [i for i in range(count) if i != c]
+    seeks = listener.seek * (count - c - 1 + left)
+    landing = 1.0 - (1.0 - 1.0 / len(landings)) ** seeks if landings else 0.0
+    if landing >= SEEK_RENDER:
+        for i in landings:
+            add("L2", p, i, landing, seek=True)
     if following is not None:
-        out.append(("L1" if listener.skip > L1_SKIP else "L2", following, listener.skip))
+        tier: TierName = "L1" if listener.skip > L1_SKIP else "L2"
+        out.append((tier, following, listener.skip, worth_rendering(listener.skip, 0)))
     for i in range(2, 10):
         add("L3", p, c + i, stay_now * stay ** (i - 1))
     return out
@@ -220,26 +238,22 @@ def _into_chunk(position_ms: int, index: int) -> float:
     return min(1.0, max(0.0, (position_ms - index * CHUNK_MS) / CHUNK_MS))
 
 
-def checkpoint_at(state: State, now: int) -> int | None:
-    """When the playhead reaches `CHECKPOINT_MS` into its chunk (if it plays and has not yet):
-    the plan is made again then, with the listener's chance of playing on updated."""
+def before_checkpoint(state: State, now: int) -> bool:
+    """Whether the playhead plays and has not yet reached `CHECKPOINT_MS` into its chunk. The
+    checkpoint is a *position*, not a time: the plan is made again at the first event that finds
+    the playhead past it, however fast the player plays."""
     playback = state.playback
     if playback.status != "playing" or playback.track is None:
-        return None
+        return False
     position = playback.position_at(now, state.duration_of(playback.track))
-    into = position % CHUNK_MS
-    if into >= CHECKPOINT_MS:
-        return None
-    return now + CHECKPOINT_MS - into
+    return position % CHUNK_MS < CHECKPOINT_MS
 
 
-def worth_rendering(want: Want, basis: ChunkKey | None) -> bool:
-    """Whether a wanted chunk is likely enough to render now, given how far ahead it is needed
-    (a chunk of another track, the queued one, is needed as soon as this one is left)."""
-    ahead = 0
-    if basis is not None and want.key.track == basis.track:
-        ahead = max(0, want.key.index - basis.index)
-    return want.probability >= RENDER_AHEAD[min(ahead, len(RENDER_AHEAD) - 1)]
+def worth_rendering(probability: float, ahead: int) -> bool:
+    """Whether a wish is likely enough to render now, given how many chunks ahead it would be
+    needed (0: at once — after a switch, a seek or a skip, or the queued track's first chunk,
+    needed as soon as this one is left)."""
+    return probability >= RENDER_AHEAD[min(ahead, len(RENDER_AHEAD) - 1)]
 
 
 def _next_track(state: State, basis: ChunkKey, count: int) -> ChunkKey | None:
@@ -257,8 +271,11 @@ def fit(
     limits = {"L1": budgets.l1, "L2": budgets.l2, "L3": budgets.l3}
     taken: set[str] = set(excluded)
     by_tier: dict[str, list[tuple[float, int, ChunkKey]]] = {t: [] for t in TIERS}
-    for order, (tier, key, probability) in enumerate(wishes):
+    rendered: set[ChunkKey] = set()  # worth rendering for one of its wishes at least
+    for order, (tier, key, probability, render) in enumerate(wishes):
         by_tier[tier].append((-probability, order, key))
+        if render:
+            rendered.add(key)
     held = state.cache.held
     wants: list[tuple[str, Want]] = []
     for tier in TIERS:
@@ -276,5 +293,5 @@ def fit(
             if size <= room:
                 room -= size
                 taken.add(ident)
-                wants.append((ident, Want(key, tier, -negative, size)))
+                wants.append((ident, Want(key, tier, -negative, size, key in rendered)))
     return wants

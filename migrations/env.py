@@ -2,7 +2,8 @@
 
 tierbuffer runs migrations itself (`storage.migrate`) on a connection it passes in through
 `config.attributes["connection"]`. Run by hand (`alembic -c migrations/alembic.ini upgrade head`),
-it opens the database named by `sqlalchemy.url` (or `-x db=PATH`) with the async aiosqlite driver.
+it opens the database named by `sqlalchemy.url` (or `-x db=PATH`, or `-x db=postgresql://…`) with
+the async aiosqlite or psycopg driver.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from storage.location import is_url
 from storage.schema import metadata
 
 config = context.config
@@ -41,6 +43,8 @@ async def _run_standalone(url: str) -> None:
 
 def _url() -> str:
     db = context.get_x_argument(as_dictionary=True).get("db")
+    if db and is_url(db):
+        return "postgresql+psycopg://" + db.split("://", 1)[1]
     if db:
         return f"sqlite+aiosqlite:///{db}"
     url = config.get_main_option("sqlalchemy.url")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from domain.errors import TierbufferError
+
+if TYPE_CHECKING:
+    from storage.location import PgUrl
 
 
 class StoreError(TierbufferError):
@@ -12,11 +16,12 @@ class StoreError(TierbufferError):
 
 
 class DatabaseError(StoreError):
-    """The database file cannot be used."""
+    """The database (an SQLite file, or a PostgreSQL database: `path` is then its `PgUrl`,
+    printed without its password) cannot be used."""
 
-    def __init__(self, path: Path | str, reason: str) -> None:
+    def __init__(self, path: Path | str | PgUrl, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
-        self.path = Path(path)
+        self.path: Path | PgUrl = Path(path) if isinstance(path, str) else path
         self.reason = reason
 
 
@@ -30,6 +35,18 @@ class ReadOnlyDatabaseError(DatabaseError):
 
 class MissingDatabaseError(DatabaseError):
     """No database where one was expected (only writing commands create one)."""
+
+
+class InvalidLocationError(DatabaseError):
+    """What was given as the database is neither a path nor a well-formed PostgreSQL URL."""
+
+
+class UnreachableDatabaseError(DatabaseError):
+    """The database server cannot be reached (refused, unknown host, timed out, went away)."""
+
+
+class AccessDeniedError(DatabaseError):
+    """The server refused the credentials, or the user lacks a privilege tierbuffer needs."""
 
 
 class SchemaError(DatabaseError):

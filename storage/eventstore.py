@@ -15,7 +15,7 @@ The write side every store shares (validation, encoding, sequence numbers, chain
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import anyio
 import msgspec
@@ -63,6 +63,17 @@ class EventStore(Protocol):
     async def last_seq(self) -> int: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """What a store that can tell its followers about new events offers (PostgreSQL's
+    LISTEN/NOTIFY); a store without it is polled."""
+
+    def changes(self) -> AsyncIterator[int]:
+        """Yields once listening has begun, then after commits by anyone (several may arrive as
+        one); ends with a StoreError when it can no longer listen."""
+        ...
 
 
 class RowFilter(msgspec.Struct, frozen=True):

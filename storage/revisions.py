@@ -13,9 +13,11 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import migrations
 from storage.errors import DatabaseError, ReadOnlyDatabaseError, SchemaError
+from storage.location import Location
 from storage.sqlite_file import (
     check_database_file,
     check_writable,
@@ -23,6 +25,9 @@ from storage.sqlite_file import (
     connect_read_only,
     translate,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 OUR_TABLES = frozenset({"events", "snapshots", "alembic_version"})
 
@@ -68,6 +73,15 @@ def _from_files(folder: Path) -> Revisions | None:
     return Revisions(heads.pop(), frozenset(parents))
 
 
+def alembic_config() -> Config:
+    """Alembic's configuration for the shipped migrations (Alembic is imported only here)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    return config
+
+
 def revisions() -> Revisions:
     """The head revision this tierbuffer ships and every revision it knows."""
     folder = Path(migrations.__file__).parent / "versions"
@@ -75,8 +89,6 @@ def revisions() -> Revisions:
     if cheap is not None:
         return cheap
     from alembic.script import ScriptDirectory
-
-    from storage.migrate import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
@@ -98,7 +110,7 @@ def read_revision(connection: sqlite3.Connection) -> tuple[str | None, set[str]]
 
 
 def needs_upgrade(
-    path: Path, current: str | None, tables: set[str], known: Revisions, *, upgrade: bool
+    path: Location, current: str | None, tables: set[str], known: Revisions, *, upgrade: bool
 ) -> bool:
     """True when the database is behind and `upgrade` allows bringing it to the head; raises
     `SchemaError` when it is from a newer tierbuffer, from another application, or behind and
@@ -110,7 +122,8 @@ def needs_upgrade(
             f"to {known.head}); upgrade tierbuffer. Nothing was changed",
         )
     if current is None and tables - OUR_TABLES:
-        raise SchemaError(path, "an SQLite database of something else, not tierbuffer")
+        kind = "an SQLite" if isinstance(path, Path) else "a"
+        raise SchemaError(path, f"{kind} database of something else, not tierbuffer")
     if current == known.head:
         return False
     if not upgrade:

@@ -6,6 +6,9 @@ Application code never creates tables itself; `storage.migrate` runs Alembic.
 its 32-byte digest (`storage.sqlite_rows`), `chain` the format the hash was computed with
 (`storage.chain`). A snapshot is bound to the chain by `chain_hash`, the hash of the event at its
 `seq`.
+
+Sequence numbers are 64-bit on both dialects: SQLite's INTEGER is (and must stay spelled so, to be
+the rowid), PostgreSQL's INTEGER is not, so `seq` is BIGINT there.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: INTEGER on SQLite (the rowid alias, 64-bit), BIGINT elsewhere.
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
 events = Table(
     "events",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("seq", SEQ, primary_key=True, autoincrement=False),
     Column("event_id", LargeBinary(16), nullable=False),
     Column("type", String(64), nullable=False),
     Column("version", Integer, nullable=False),
@@ -46,7 +52,7 @@ snapshots = Table(
     "snapshots",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", SEQ, nullable=False),
     Column("projection_version", Integer, nullable=False),
     Column("state_hash", String(64), nullable=False),
     Column("state", LargeBinary, nullable=False),

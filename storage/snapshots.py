@@ -1,5 +1,6 @@
-"""Snapshots in SQLite, served by SQLAlchemy Core on the async aiosqlite engine: written every
-N events and read once at start, far from the hot append path.
+"""Snapshots in the log's database, served by SQLAlchemy Core on its async engine (aiosqlite, or
+psycopg for PostgreSQL): written every N events and read once at start, far from the hot append
+path.
 
 The port, the snapshot value and the in-memory fake are in `storage.snapshotstore` (re-exported
 here); read-only access without SQLAlchemy is `storage.snapshot_reader`.
@@ -7,7 +8,7 @@ here); read-only access without SQLAlchemy is `storage.snapshot_reader`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +17,34 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.state import State
+from storage.errors import StoreError
+from storage.location import Location
 from storage.schema import events, snapshots
 from storage.snapshotstore import InMemorySnapshotStore, Snapshot, SnapshotStore, new_snapshot
 from storage.sqlite_file import translate
 
-__all__ = ["InMemorySnapshotStore", "Snapshot", "SnapshotStore", "SqliteSnapshotStore"]
+__all__ = [
+    "InMemorySnapshotStore",
+    "Snapshot",
+    "SnapshotStore",
+    "SqlSnapshotStore",
+    "SqliteSnapshotStore",
+]
 
 
-class SqliteSnapshotStore:
-    def __init__(self, path: Path, engine: AsyncEngine) -> None:
+class SqlSnapshotStore:
+    """Snapshots in the `snapshots` table of the log's database, through SQLAlchemy Core;
+    `translate` turns the driver's errors into ours."""
+
+    def __init__(
+        self,
+        path: Location,
+        engine: AsyncEngine,
+        translate: Callable[[BaseException], StoreError],
+    ) -> None:
         self.path = path
         self._engine = engine
-
-    @classmethod
-    def open(cls, path: Path | str, *, busy_timeout_s: float = 5.0) -> SqliteSnapshotStore:
-        """Use a database already opened (and migrated) by `SqliteEventStore.open`."""
-        path = Path(path).expanduser().absolute()
-        engine = create_async_engine(
-            f"sqlite+aiosqlite:///{path}", connect_args={"timeout": busy_timeout_s}
-        )
-        return cls(path, engine)
+        self._translate = translate
 
     async def save(self, state: State, *, created_at: int, chain_hash: str | None = None) -> None:
         snap = new_snapshot(state, created_at, chain_hash)
@@ -57,7 +66,7 @@ class SqliteSnapshotStore:
                     )
                 )
         except SQLAlchemyError as e:
-            raise translate(self.path, e) from e
+            raise self._translate(e) from e
 
     async def newest_first(self) -> AsyncIterator[Snapshot]:
         """One snapshot at a time (their state blobs can be large)."""
@@ -84,14 +93,14 @@ class SqliteSnapshotStore:
                 if row is not None:
                     yield _snapshot_of(row)
         except SQLAlchemyError as e:
-            raise translate(self.path, e) from e
+            raise self._translate(e) from e
 
     async def latest_seq(self) -> int | None:
         try:
             async with self._engine.connect() as connection:
                 value = (await connection.execute(select(func.max(snapshots.c.seq)))).scalar()
         except SQLAlchemyError as e:
-            raise translate(self.path, e) from e
+            raise self._translate(e) from e
         return None if value is None else int(value)
 
     async def prune(self, *, keep: int) -> int:
@@ -108,10 +117,21 @@ class SqliteSnapshotStore:
                 )
                 return int(result.rowcount or 0)
         except SQLAlchemyError as e:
-            raise translate(self.path, e) from e
+            raise self._translate(e) from e
 
     async def aclose(self) -> None:
         await self._engine.dispose()
+
+
+class SqliteSnapshotStore(SqlSnapshotStore):
+    @classmethod
+    def open(cls, path: Path | str, *, busy_timeout_s: float = 5.0) -> SqliteSnapshotStore:
+        """Use a database already opened (and migrated) by `SqliteEventStore.open`."""
+        path = Path(path).expanduser().absolute()
+        engine = create_async_engine(
+            f"sqlite+aiosqlite:///{path}", connect_args={"timeout": busy_timeout_s}
+        )
+        return cls(path, engine, lambda e: translate(path, e))
 
 
 def _snapshot_of(row: Any) -> Snapshot:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 
+from storage.location import PgUrl
 from storage.memory_store import InMemoryEventStore
+from storage.pg_store import PgEventStore
 from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
 from tests.support.events import T0, checkpoint, mixed_events, sidecars
+from tests.support.pgserver import REQUIRED_ENV, PgServer, ServerUnavailable
 
 #: Fixtures of bad and tampered database files, shared by the storage and the CLI tests.
 pytest_plugins = ["tests.support.databases"]
@@ -51,21 +55,57 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "log.db"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server of the machine's packaged binaries, for the whole session. Without
+    them the PostgreSQL tests are skipped, unless $TIERBUFFER_REQUIRE_POSTGRES (set by .ci/run)
+    says they must run."""
+    try:
+        server = PgServer()
+    except ServerUnavailable as e:
+        if os.environ.get(REQUIRED_ENV):
+            pytest.fail(f"PostgreSQL is required here (${REQUIRED_ENV}) but: {e}")
+        pytest.skip(f"PostgreSQL tests skipped: {e} (install Debian's postgresql to run them)")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> PgUrl:
+    """A new, empty database on the test server."""
+    return PgUrl(pg_server.create_database(f"t_{uuid.uuid4().hex[:16]}"))
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
+def where(store_kind: str, request: pytest.FixtureRequest, db_path: Path) -> Path | PgUrl:
+    """Where a store of this kind keeps its log (the in-memory fake: nowhere, `db_path`)."""
+    if store_kind == "postgresql":
+        url: PgUrl = request.getfixturevalue("pg_url")
+        return url
+    return db_path
+
+
+@pytest.fixture
 async def store(
-    store_kind: str, db_path: Path, clock: FixedClock
-) -> AsyncIterator[InMemoryEventStore | SqliteEventStore]:
-    """Each implementation of the EventStore port; SQLite migrated by Alembic on a temp file."""
-    opened: InMemoryEventStore | SqliteEventStore
+    store_kind: str, where: Path | PgUrl, clock: FixedClock
+) -> AsyncIterator[InMemoryEventStore | SqliteEventStore | PgEventStore]:
+    """Each implementation of the EventStore port; SQLite and PostgreSQL migrated by Alembic, on
+    a temp file and a new database."""
+    opened: InMemoryEventStore | SqliteEventStore | PgEventStore
     if store_kind == "memory":
         opened = InMemoryEventStore(clock=clock)
+    elif isinstance(where, PgUrl):
+        opened = await PgEventStore.open(where, clock=clock)
     else:
-        opened = await SqliteEventStore.open(db_path, clock=clock)
+        opened = await SqliteEventStore.open(where, clock=clock)
     try:
         yield opened
     finally:

@@ -26,7 +26,7 @@ from typing import Final
 import numpy as np
 
 from adapters.audio import cancel
-from adapters.audio.decoded import sanitise
+from adapters.audio.decoded import ABSURD_LEVEL, sanitise
 from adapters.audio.dsp import (
     Band,
     Compressor,
@@ -150,26 +150,34 @@ def chain_for(preset: Preset, intensity: float, level: TrackLevel) -> Chain:
     raise ValueError(f"unknown preset {preset!r}")
 
 
-def run_chain(x: Signal, chain: Chain, sample_rate: int) -> Signal:
-    """Process (channels, frames) float32 whose first frame sits at a multiple of the block
-    size in the track (frames are padded with silence to whole blocks, then cut back)."""
+def run_chain(x: Signal, chain: Chain, sample_rate: int, origin: int = 0) -> Signal:
+    """Process (channels, frames) float32 (a view will do: the chain's first stage copies it)
+    whose first frame is frame `origin` of the track, a multiple of the block size; a new
+    C-contiguous (channels, frames) array. Frames are padded with silence to whole blocks,
+    then cut back.
+
+    After the equaliser's copy every stage works in place: the compressor's gain and the
+    fixed gain are one multiplication, saturation and the limiter's gain write back.
+    """
     block = block_size(sample_rate)
     frames = x.shape[1]
     pad = -frames % block
     if pad:
         x = np.pad(x, ((0, 0), (0, pad)))
-    y = equalise(x, chain.bands, sample_rate)
+    y = equalise(x, chain.bands, sample_rate) if chain.bands else np.array(x, order="C")
     cancel.checkpoint()
+    gain = np.float32(10.0 ** (chain.gain_db / 20.0))
     if chain.compressor is not None:
-        y = apply_gain(y, chain.compressor.gain(block_power(y, block), sample_rate), block)
-    if chain.gain_db:
-        y = y * np.float32(10.0 ** (chain.gain_db / 20.0))
-    y = saturate(y, chain.saturation)
+        compression = chain.compressor.gain(block_power(y, block), sample_rate)
+        apply_gain(y, compression * float(gain), block, out=y)
+    elif chain.gain_db:
+        y *= gain
+    saturate(y, chain.saturation, out=y)
     cancel.checkpoint()
     limiter = chain.limiter
-    peaks = block_true_peaks(y, block, block_peak(y, block), limiter.ceiling)
+    peaks = block_true_peaks(y, block, block_peak(y, block), limiter.ceiling, origin)
     cancel.checkpoint()
-    y = apply_gain(y, limiter.gain(peaks, sample_rate), block)
+    apply_gain(y, limiter.gain(peaks, sample_rate), block, out=y)
     np.clip(y, -1.0, 1.0, out=y)
     return y[:, :frames]
 
@@ -179,14 +187,15 @@ def render_samples(
 ) -> Signal:
     """Render (frames, channels) audio that starts at frame 0 of a track (a whole track).
 
-    Intensity 0 returns the input itself (bit-exact). Chunks are rendered by `render_window`.
+    Intensity 0 returns the input itself (bit-exact); otherwise the output is a (frames,
+    channels) view of the chain's (channels, frames) result, like `render_window`'s.
     """
     clean = _sanitised(samples)
     if intensity_tenths <= 0:
         return clean
     chain = chain_for(preset, intensity_tenths / 10.0, level)
-    out = run_chain(np.ascontiguousarray(clean.T), chain, sample_rate)
-    return np.ascontiguousarray(out.T)
+    out: Signal = run_chain(clean.T, chain, sample_rate).T
+    return out
 
 
 def render_window(
@@ -203,18 +212,24 @@ def render_window(
     `window_start` must be a multiple of the block size (or 0), and the window must reach at
     least `chain.preroll_frames` before `keep_start` (or start at 0) and `postroll_frames` after
     the kept part (or end with the track), for the output to equal a whole-track render.
+
+    The output is a (frames, channels) view of the chain's (channels, frames) result: no
+    transposing copy here, the 16-bit conversion of `encode_flac` makes the one it needs.
     """
     if window_start % block_size(sample_rate):
         raise ValueError(f"window start {window_start} is not on a block boundary")
-    out = run_chain(np.ascontiguousarray(_sanitised(window).T), chain, sample_rate)
+    out = run_chain(_sanitised(window).T, chain, sample_rate, window_start)
     offset = keep_start - window_start
-    return np.ascontiguousarray(out[:, offset : offset + keep_frames].T)
+    kept: Signal = out[:, offset : offset + keep_frames].T
+    return kept
 
 
 def _sanitised(samples: Signal) -> Signal:
     """The input as float32 with what cannot be audio (NaN, Inf, absurd) zeroed; overs kept."""
     samples = samples.astype(np.float32, copy=False)
-    if samples.size and not (-1.0 <= samples.min() and samples.max() <= 1.0):
+    # Overs up to ABSURD_LEVEL are kept as they are: only a copy with something to zero is made
+    # (lossy sources have overs in nearly every window). NaN fails both comparisons.
+    if samples.size and not (-ABSURD_LEVEL <= samples.min() and samples.max() <= ABSURD_LEVEL):
         samples = samples.copy()
         sanitise(samples)
     return samples

@@ -31,9 +31,12 @@ _INT16_SCALE: Final = 32768.0  # libsndfile's scale, so 16-bit sources pass thro
 
 
 def encode_flac(samples: Signal, sample_rate: int) -> bytes:
-    """(frames, channels) float32 in [-1, 1] as 16-bit FLAC bytes (no dither: deterministic)."""
-    scaled = np.rint(samples * np.float32(_INT16_SCALE))
-    pcm = np.clip(scaled, -32768, 32767).astype(np.int16)
+    """(frames, channels) float32 in [-1, 1] as 16-bit FLAC bytes (no dither: deterministic).
+    `samples` may be any view (a render's transposed output): the scaling writes C order."""
+    scaled = np.multiply(samples, np.float32(_INT16_SCALE), order="C")
+    np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    pcm = np.empty(scaled.shape, dtype=np.int16)
+    np.rint(scaled, out=pcm, casting="unsafe")  # whole numbers in range: the cast is exact
     out = io.BytesIO()
     sf.write(out, pcm, sample_rate, format="FLAC", subtype="PCM_16", compression_level=FLAC_LEVEL)
     return out.getvalue()
@@ -68,10 +71,10 @@ def render_span(reader: AudioReader, start: int, count: int, chain: Chain | None
     render. What the service renders for a chunk and what `tierbuffer render` previews."""
     rate = reader.info.sample_rate
     first, last = start, start + count
-    if chain is not None:
+    if chain is not None:  # whole blocks, so the chain need not pad a copy of the window
         block = block_size(rate)
         first = max(0, (start - chain.preroll_frames(rate)) // block * block)
-        last += chain.postroll_frames(rate)
+        last = -(-(last + chain.postroll_frames(rate)) // block) * block
     reader.seek(first)
     decoded = reader.read(last - first)
     available = min(max(decoded.start + decoded.frames - start, 0), count)

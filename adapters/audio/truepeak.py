@@ -33,8 +33,29 @@ _PHASE_0: Final = (
 PHASES: Final = np.array([_PHASE_0, _PHASE_1, _PHASE_1[::-1], _PHASE_0[::-1]], dtype=np.float32)
 # No interpolated point exceeds this multiple of the largest |sample| within its 12 taps.
 GAIN_BOUND: Final = float(np.abs(PHASES).sum(axis=1).max())
-_HALO: Final = PHASES.shape[1] // 2  # samples each side an interpolated point depends on
-_JOIN_GAP_BLOCKS: Final = 16
+_TAPS: Final = PHASES.shape[1]
+_HALO: Final = _TAPS // 2  # an interpolated point at frame n depends on frames n - 6 .. n + 5
+_ROW: Final = 16  # frames per row of the matrix form; divides every block size (>= 16)
+# Rows per matrix product (2 048 frames): 128 x 64 x 16 multiply-adds, half of what OpenBLAS
+# runs on one thread (2**18; above it, threads that spin cost twice the CPU on a busy machine).
+_PIECE_ROWS: Final = 128
+_GROUP_PIECES: Final = 8  # pieces per batch of products (numpy loops over them in C)
+
+
+def _banded(first: int, count: int) -> npt.NDArray[np.float32]:
+    """Taps that frames [first, first + count) of a row's window contribute to the row's
+    points: [frame, 4 * point + phase] = tap of that phase at (window frame - point)."""
+    matrix = np.zeros((count, _ROW, 4), dtype=np.float32)
+    for point in range(_ROW):
+        for tap in range(_TAPS):
+            frame = point + tap - first
+            if 0 <= frame < count:
+                matrix[frame, point] = PHASES[:, tap]
+    return matrix.reshape(count, 4 * _ROW)
+
+
+_BODY: Final = _banded(0, _ROW)  # the row's own frames
+_TAIL: Final = _banded(_ROW, _TAPS - 1)  # the next row's first frames
 
 
 def _interpolated_peak(x: Signal) -> float:
@@ -61,36 +82,89 @@ def true_peak_db(samples: npt.NDArray[np.floating]) -> float:
     return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
 
 
-def block_true_peaks(x: Signal, block: int, sample_peaks: Blocks, threshold: float) -> Blocks:
+def block_true_peaks(
+    x: Signal, block: int, sample_peaks: Blocks, threshold: float, origin: int = 0
+) -> Blocks:
     """The true peak of each `block`-frame block of (channels, frames) float32 `x` (frames a
-    multiple of `block`, `sample_peaks` its blocks' sample peaks) wherever it could exceed
-    `threshold`. Elsewhere the sample peak stands in: both are below `threshold` there, which
-    is all a limiter with that ceiling needs to know. A block is interpolated when the largest
-    sample within reach of its points, times `GAIN_BOUND`, exceeds `threshold`.
+    multiple of `block`, `sample_peaks` its blocks' sample peaks, `origin` the track frame of
+    its first frame, a multiple of `block`) wherever it could exceed `threshold`. Elsewhere
+    the sample peak stands in: both are below `threshold` there, which is all a limiter with
+    that ceiling needs to know. A block is interpolated when the largest sample within reach
+    of its points, times `GAIN_BOUND`, exceeds `threshold`.
     """
-    count = sample_peaks.shape[0]
     before = np.concatenate(([0.0], sample_peaks[:-1]))
     after = np.concatenate((sample_peaks[1:], [0.0]))
     near = np.maximum(sample_peaks, np.maximum(before, after))
-    candidates = np.flatnonzero(near * GAIN_BOUND > threshold)
+    wanted = near * GAIN_BOUND > threshold
     peaks = sample_peaks.copy()
-    if candidates.size == 0:
-        return peaks
-    if candidates.size * 4 > count:  # dense (a loud master): one pass over everything is cheaper
-        magnitude = oversampled_magnitude(x[:, : count * block])
-        whole: Blocks = magnitude.reshape(x.shape[0], count, block).max(axis=(0, 2))
-        return np.where(near * GAIN_BOUND > threshold, whole, peaks)
-    # runs of candidates, joined across short gaps: fewer, longer passes
-    runs = np.split(candidates, np.flatnonzero(np.diff(candidates) > _JOIN_GAP_BLOCKS) + 1)
-    for run in runs:
-        first, last = int(run[0]), int(run[-1]) + 1
-        lo, hi = max(0, first * block - _HALO), min(count * block, last * block + _HALO)
-        part = x[:, lo:hi]
-        values = oversampled_magnitude(part)
-        offset = first * block - lo
-        view = values[:, offset : offset + (last - first) * block]
-        peaks[first:last] = view.reshape(-1, last - first, block).max(axis=(0, 2))
+    if wanted.any():
+        interpolated = interpolated_block_peaks(x, block, origin, wanted)
+        peaks[wanted] = np.maximum(interpolated[wanted], sample_peaks[wanted])
     return peaks
+
+
+def interpolated_block_peaks(
+    x: Signal, block: int, origin: int = 0, wanted: npt.NDArray[np.bool_] | None = None
+) -> Blocks:
+    """The largest |interpolated point| (the Annex's four phases; samples not included) of
+    each block of (channels, frames) `x`, zeros outside `x`; only in pieces that hold a
+    `wanted` block (default: all), 0 elsewhere. `origin` as in `block_true_peaks`.
+
+    The 12-tap correlations run as matrix products: rows of `_ROW` frames times a banded
+    matrix of the taps give the row's `4 * _ROW` points, and the next row's first 11 frames
+    add the rest. Each product covers one piece of `_PIECE_ROWS` rows on a grid of track
+    positions: small enough for the BLAS to keep it on one thread and in cache, and the same
+    products whichever window the piece is rendered in, so the peaks are bit-identical in a
+    chunk and in the whole track (the BLAS rounds a row by where it sits in a product).
+    """
+    count = x.shape[1] // block
+    span = max(_PIECE_ROWS * _ROW, block)  # frames per piece; both powers of two
+    per_piece = span // block
+    lead = (origin // block) % per_piece  # blocks of the first piece before `x`
+    pieces = -(-(lead + count) // per_piece)
+    todo = np.zeros(pieces * per_piece, dtype=bool)
+    todo[lead : lead + count] = True if wanted is None else wanted
+    out = np.zeros(pieces * per_piece, dtype=np.float32)
+    grid = out.reshape(pieces, per_piece)
+    for first, last in _runs(np.flatnonzero(todo.reshape(pieces, per_piece).any(axis=1))):
+        for group in range(first, last, _GROUP_PIECES):
+            stop = min(last, group + _GROUP_PIECES)
+            start = group * span - lead * block
+            grid[group:stop] = _piece_peaks(x, start, stop - group, span, block)
+    peaks: Blocks = out[lead : lead + count].astype(np.float64)
+    return peaks
+
+
+def _piece_peaks(
+    x: Signal, start: int, pieces: int, span: int, block: int
+) -> npt.NDArray[np.float32]:
+    """(pieces, blocks per piece) peaks of the points at frames [start, start + pieces * span)
+    of `x` (which may reach outside it)."""
+    channels, frames = x.shape
+    rows = span // _ROW
+    window = np.zeros((channels, (pieces * rows + 2) * _ROW), dtype=np.float32)
+    lo, hi = max(start - _HALO, 0), min(start + pieces * span + _HALO, frames)
+    offset = _HALO - start
+    window[:, lo + offset : hi + offset] = x[:, lo:hi]
+    framed = window.reshape(channels, pieces * rows + 2, _ROW)
+    body = framed[:, : pieces * rows].reshape(channels, pieces, rows, _ROW)
+    tail = framed[:, 1 : pieces * rows + 1, : _TAPS - 1].reshape(channels, pieces, rows, -1)
+    points = np.matmul(body, _BODY)
+    points += np.matmul(tail, _TAIL)
+    np.abs(points, out=points)
+    blocks = points.reshape(channels, pieces, span // block, -1)
+    peaks: npt.NDArray[np.float32] = blocks.max(axis=(0, 3))
+    return peaks
+
+
+def _runs(indices: npt.NDArray[np.intp]) -> list[tuple[int, int]]:
+    """Consecutive runs [first, last) of sorted `indices`."""
+    if indices.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(indices) > 1) + 1
+    starts = indices[np.concatenate(([0], breaks))]
+    ends = indices[np.concatenate((breaks - 1, [indices.size - 1]))] + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def oversampled_magnitude(x: Signal) -> Signal:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapters.errors import AdapterError
+
+if TYPE_CHECKING:
+    from storage.location import PgUrl
 
 
 class ReportError(AdapterError):
     """The report cannot be written where asked, or there is nothing to report."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path | PgUrl, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason

@@ -29,7 +29,7 @@ from adapters.cli import (
     service,
     simulate,
 )
-from adapters.cli.options import add_global_options
+from adapters.cli.settings import add_global_options
 from domain.errors import TierbufferError
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="tierbuffer",
         description="Predictive three-tier cache of rendered audio chunks, "
-        "kept as an event log in SQLite.",
+        "kept as an event log in SQLite or PostgreSQL.",
         epilog="Settings: a flag beats $TIERBUFFER_*, which beats the config file, which beats "
         "the default. `tierbuffer COMMAND --help` for a command's options.",
     )

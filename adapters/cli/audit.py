@@ -27,7 +27,7 @@ _json = msgspec.json.Encoder()
 ANCHOR_HELP = (
     "a file kept outside the database holding the chain's head (seq:hash): the log must still "
     "hold it (else FAILED, exit 1: the newest events were removed); it is then advanced to the "
-    "head just verified (created when missing). With --file, only checked"
+    "head just verified (created when missing). With --file, only checked (default: none)"
 )
 
 
@@ -162,6 +162,7 @@ async def _print_from(
 
 async def show_log(args: argparse.Namespace, out: TextIO) -> int:
     from adapters.audit.export import state_before
+    from adapters.audit.follow import Wakeups
     from adapters.bootstrap import open_log
 
     async with open_log(args.db, create=False, migrate=False, read_only=True) as log:
@@ -172,12 +173,14 @@ async def show_log(args: argparse.Namespace, out: TextIO) -> int:
         async with anyio.create_task_group() as tg:
             # Ctrl-C (or SIGTERM) ends following cleanly, exit 0: listen before printing anything.
             tg.start_soon(_cancel_on_interrupt, tg.cancel_scope)
+            wakeups = Wakeups(log.events, poll_s=args.poll)
+            await wakeups.start(tg)  # listening before the first read: no commit is missed
             state = await state_before(log, args.since)
             after = args.since
             while True:
                 after, state = await _print_from(log, args, out, after, state)
                 out.flush()
-                await anyio.sleep(args.poll)
+                await wakeups.next()
     return 0
 
 

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from adapters.demo.session import DemoTally
     from adapters.library.scan import ScanResult
     from domain.state import State
+    from storage.location import Location
 
 WAIT_S = 20.0
+WORKERS_UP_S = 30.0  # the demo plays anyway after this long
 
 
 class DemoError(AdapterError):
@@ -37,7 +39,7 @@ class DemoError(AdapterError):
 class Places:
     library: Path
     generated: bool
-    db: Path
+    db: Location  # an SQLite file, or a PostgreSQL database named by --db or $TIERBUFFER_DB
     chunks: Path
     own: tuple[Path, ...]  # the folders that are the demo's alone (what --fresh deletes)
 
@@ -101,9 +103,11 @@ def places(args: argparse.Namespace) -> Places:
         library = args.library.expanduser().absolute()
         slug = re.sub(r"[^A-Za-z0-9]+", "-", library.name).strip("-").lower() or "library"
         key = f"{slug}-{_key(str(library))}"
+    db: Location
     if args.sources.get("db") in ("flag", "env"):
-        db = args.db.expanduser().absolute()
-        key = f"db-{_key(str(db))}"
+        given = args.db
+        db = given if not isinstance(given, Path) else given.expanduser().absolute()
+        key = f"db-{_key(str(db) if isinstance(db, Path) else db.url)}"
         own: tuple[Path, ...] = (cache / key,)
     else:
         db = data / key / "tierbuffer.db"
@@ -133,7 +137,7 @@ async def _start_over(where: Places, explicit_db: bool) -> None:
             f"--fresh deletes only the demo's own log, not a database you named: "
             f"delete {where.db} yourself, or drop --db"
         )
-    if where.db.parent.is_dir():
+    if isinstance(where.db, Path) and where.db.parent.is_dir():
         with ServiceLock(where.db):  # refused while a demo runs on it
             _remove(where.own)
     _remove(where.own)
@@ -242,7 +246,13 @@ async def demo(args: argparse.Namespace, out: TextIO) -> int:
 
     config = service_config(args, where.db, where.library, where.chunks)
     out.write(f"starting the service: log {where.db}, {args.workers} render workers\n")
+    starting = time.perf_counter()
     async with service(config) as running:
+        # A background service is up long before its listener presses play: the demo waits for
+        # its workers too, so the first chunk shows a render, not the workers' start.
+        with anyio.move_on_after(WORKERS_UP_S):
+            await running.scheduler.pool.up.wait()
+        out.write(f"render workers up in {time.perf_counter() - starting:.1f} s\n")
         tracks = playable(running.app.state)
         out.write(f"playing {len(tracks)} tracks at {args.speed:g}x speed\n\n")
         tally = await play_session(running, out, speed=args.speed, wait_s=WAIT_S)
@@ -272,7 +282,7 @@ async def _finish(where: Places, tally: DemoTally, started: float, out: TextIO) 
     ]
     verdict = "ok" if checked.ok else "FAILED"
     out.write(f"\n{table(rows)}\n\nverify: {verdict} ({checked.events} events checked)\n")
-    out.write(_look_inside(where.db))
+    out.write(_look_inside(where.db, where.chunks.parent))
     return 0 if checked.ok else 1
 
 
@@ -281,11 +291,12 @@ def _chunk_files(folder: Path) -> tuple[int, int]:
     return len(sizes), sum(sizes)
 
 
-def _look_inside(db: Path) -> str:
+def _look_inside(db: Location, beside: Path) -> str:
+    """How to look at the log; the report goes beside an SQLite log, else in `beside`."""
     import shlex
 
     run = f"{invocation()} --db {shlex.quote(str(db))}"
-    report = shlex.quote(str(db.parent / "report.html"))
+    report = shlex.quote(str((db.parent if isinstance(db, Path) else beside) / "report.html"))
     return (
         "\nlook inside:\n"
         f"  {run} log --type ChunkRequested\n"

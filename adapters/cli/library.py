@@ -20,6 +20,7 @@ from adapters.errors import AdapterError
 if TYPE_CHECKING:
     from adapters.library.scan import ScanResult
     from domain.state import State
+    from storage.location import Location
 
 SHOWN_UNREADABLE = 20
 
@@ -89,23 +90,27 @@ def check_folder(root: Path) -> None:
 
 
 async def scan_against_log(
-    db: Path, root: Path, *, progress: Callable[[int, int], None] | None, deep: bool = False
+    db: Location, root: Path, *, progress: Callable[[int, int], None] | None, deep: bool = False
 ) -> tuple[State, ScanResult]:
     """Scan `root` against what the log at `db` knows (nothing, if there is none): that state
     and the scan's events. Appends nothing, and opens the log read-only."""
     from adapters.bootstrap import open_log, sources
     from adapters.library.index import LibraryIndex, known_unreadable
+    from adapters.library.paths import root_problem
     from adapters.library.scan import scan
-    from adapters.preflight import has_content
+    from adapters.preflight import log_has_content
     from domain.state import State
     from storage.projector import load_state
 
     wired = sources()
     state, recorded = State(), []
-    if has_content(db):
+    if await log_has_content(db):
         async with open_log(db, create=False, migrate=False, read_only=True) as log:
             state = (await load_state(log.events, log.snapshots)).state
             recorded = [r.event async for r in log.events.read(types={"TrackUnreadable"})]
+    problem = root_problem(root, len(state.tracks))
+    if problem is not None:  # an empty mount point would delete every track
+        raise LibraryFolderError(root, problem)
     index = LibraryIndex.from_state(state, known_unreadable(recorded))
     result = await scan(
         root, index, now_ms=wired.clock, new_id=wired.new_id, progress=progress, deep=deep
@@ -113,7 +118,7 @@ async def scan_against_log(
     return state, result
 
 
-async def append_scan(db: Path, result: ScanResult) -> int:
+async def append_scan(db: Location, result: ScanResult) -> int:
     """Append a scan's events (creating the log if need be); how many were new."""
     from adapters.bootstrap import DEFAULT_SNAPSHOT_EVERY, open_log, sources
     from storage.log import snapshot_if_due

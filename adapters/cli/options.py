@@ -1,4 +1,4 @@
-"""Argument types and the global options shared by the command modules.
+"""Argument types shared by the command modules (the global options are in `settings`).
 
 Imports nothing heavy: the parser is built for every command, `--help` included.
 """
@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storage.location import PgUrl
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
@@ -47,6 +50,24 @@ def folder(value: str) -> Path:
     return Path(value).expanduser()
 
 
+def database(value: str) -> Path | str:
+    """`--db`: a postgresql:// URL stays text here (`checked_database` checks it once the
+    setting is resolved, so a malformed one is one line and exit 2 wherever it came from), any
+    other text is the path of an SQLite file."""
+    from storage.location import is_url
+
+    return value if is_url(value) else folder(value)
+
+
+def checked_database(value: Path | str | PgUrl) -> Path | PgUrl:
+    """The resolved `db`: a path as it is, a URL checked (`InvalidLocationError`)."""
+    if not isinstance(value, str):
+        return value
+    from storage.location import location
+
+    return location(value)
+
+
 def log_level(value: str) -> str:
     if value.lower() not in LOG_LEVELS:
         raise argparse.ArgumentTypeError(f"one of {', '.join(LOG_LEVELS)}, not {value!r}")
@@ -57,46 +78,3 @@ def log_format(value: str) -> str:
     if value.lower() not in LOG_FORMATS:
         raise argparse.ArgumentTypeError(f"one of {', '.join(LOG_FORMATS)}, not {value!r}")
     return value.lower()
-
-
-def add_global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
-    """`--db`, `--config`, `-v`, `--log-level`, `--log-format`: before the command, and again
-    after it (`after_command`: only what is given there overrides what came before)."""
-    from adapters.cli import settings
-
-    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if after_command else {}
-    group = parser.add_argument_group("global options (before or after the command)")
-    db = settings.SETTINGS["db"]
-    group.add_argument(
-        "--db",
-        type=folder,
-        help=db.help("the SQLite event log"),
-        **({"default": None} | unset),
-    )
-    group.add_argument(
-        "--config",
-        type=folder,
-        metavar="FILE",
-        help="settings file, TOML (default: $TIERBUFFER_CONFIG, else "
-        "$XDG_CONFIG_HOME/tierbuffer/config.toml if it exists)",
-        **({"default": None} | unset),
-    )
-    group.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        help="-v: log at debug level; -vv: also other libraries' debug logs (default: off)",
-        **({"default": 0} | unset),
-    )
-    for name, text, choices in (
-        ("log-level", f"our log level: {', '.join(LOG_LEVELS)}", LOG_LEVELS),
-        ("log-format", "log lines as text or json, one per line", LOG_FORMATS),
-    ):
-        group.add_argument(
-            f"--{name}",
-            type=settings.SETTINGS[name].parse,
-            choices=choices,
-            metavar=name.split("-")[1].upper(),
-            help=settings.SETTINGS[name].help(text),
-            **({"default": None} | unset),
-        )

@@ -12,6 +12,7 @@ from adapters.errors import AdapterError
 if TYPE_CHECKING:
     from adapters.http.config import HttpConfig
     from adapters.runtime.service import ServiceConfig
+    from storage.location import Location
 
 
 class UsageError(AdapterError):
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 def service_config(
-    args: argparse.Namespace, db: Path, library: Path, cache_dir: Path
+    args: argparse.Namespace, db: Location, library: Path, cache_dir: Path
 ) -> ServiceConfig:
     from adapters.runtime.scheduler import SchedulerConfig
     from adapters.runtime.service import ServiceConfig

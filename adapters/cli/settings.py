@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from adapters.cli.options import folder, log_format, log_level, positive
+from adapters.cli.options import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    checked_database,
+    database,
+    folder,
+    log_format,
+    log_level,
+    positive,
+)
 from adapters.errors import AdapterError
 
 Parse = Callable[[str], Any]
@@ -53,6 +62,8 @@ class Setting:
     default: Callable[[Mapping[str, str]], Any]
     shown: str  # the default, as the help shows it
     is_path: bool = False
+    #: Applied to the resolved value, whichever source gave it (raises a TierbufferError).
+    check: Callable[[Any], Any] | None = None
 
     @property
     def dest(self) -> str:
@@ -75,10 +86,11 @@ SETTINGS: Final = {
     for s in (
         Setting(
             "db",
-            folder,
+            database,
             lambda env: data_home(env) / "tierbuffer" / "tierbuffer.db",
             "$XDG_DATA_HOME/tierbuffer/tierbuffer.db",
             is_path=True,
+            check=checked_database,
         ),
         Setting("library", folder, _none, "none", is_path=True),
         Setting(
@@ -145,7 +157,7 @@ def read_config(path: Path) -> dict[str, Any]:
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise ConfigError(path, f"{key}: expected a string or a number, got {raw!r}")
         values[key] = _checked(setting, str(raw), path)
-        if setting.is_path and not values[key].is_absolute():
+        if setting.is_path and isinstance(values[key], Path) and not values[key].is_absolute():
             values[key] = path.parent / values[key]
     return values
 
@@ -173,7 +185,53 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
             value, source = from_file[setting.name], f"config {path}"
         if value is None:
             value, source = setting.default(environ), "default"
+        if setting.check is not None:
+            value = setting.check(value)
         setattr(args, setting.dest, value)
         sources[setting.name] = source
     args.sources = sources
     args.config_file = path
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """`--db`, `--config`, `-v`, `--log-level`, `--log-format`: before the command, and again
+    after it (`after_command`: only what is given there overrides what came before)."""
+    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if after_command else {}
+    group = parser.add_argument_group("global options (before or after the command)")
+    db = SETTINGS["db"]
+    group.add_argument(
+        "--db",
+        type=database,
+        metavar="PATH|URL",
+        help=db.help(
+            "the event log: an SQLite file, or a PostgreSQL database as postgresql://USER@HOST/DB"
+        ),
+        **({"default": None} | unset),
+    )
+    group.add_argument(
+        "--config",
+        type=folder,
+        metavar="FILE",
+        help="settings file, TOML (default: $TIERBUFFER_CONFIG, else "
+        "$XDG_CONFIG_HOME/tierbuffer/config.toml if it exists)",
+        **({"default": None} | unset),
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="-v: log at debug level; -vv: also other libraries' debug logs (default: off)",
+        **({"default": 0} | unset),
+    )
+    for name, text, choices in (
+        ("log-level", f"our log level: {', '.join(LOG_LEVELS)}", LOG_LEVELS),
+        ("log-format", "log lines as text or json, one per line", LOG_FORMATS),
+    ):
+        group.add_argument(
+            f"--{name}",
+            type=SETTINGS[name].parse,
+            choices=choices,
+            metavar=name.split("-")[1].upper(),
+            help=SETTINGS[name].help(text),
+            **({"default": None} | unset),
+        )

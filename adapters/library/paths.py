@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable
@@ -89,6 +90,13 @@ class Listing:
     ignored: int = 0
     unsafe_links: int = 0
     bad_names: int = 0
+    # Folders and files that exist but could not be listed or looked at (permission denied, an
+    # I/O error): what the log knows under them is kept, not taken for deleted.
+    unlisted: set[str] = field(default_factory=set)
+
+    def covers(self, rel: str) -> bool:
+        """Whether `rel` is, or is under, something that could not be listed."""
+        return any(rel == u or rel.startswith(u + "/") or not u for u in self.unlisted)
 
 
 class Walker:
@@ -123,7 +131,8 @@ class Walker:
             return
         try:
             st = os.stat(path)
-        except OSError:
+        except OSError as e:
+            _unlisted(listing, rel, e)
             return
         if not stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in self._visited:
             listing.unsafe_links += stat.S_ISDIR(st.st_mode)
@@ -132,7 +141,8 @@ class Walker:
         try:
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError:
+        except OSError as e:
+            _unlisted(listing, rel, e)
             return
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
@@ -141,7 +151,8 @@ class Walker:
                 continue
             try:
                 is_dir = entry.is_dir()  # follows symlinks; checked against the root below
-            except OSError:
+            except OSError as e:
+                _unlisted(listing, child, e)
                 continue
             if is_dir:
                 if entry.is_symlink() and not self._inside(entry.path):
@@ -167,17 +178,34 @@ class Walker:
             return
         try:
             st = os.stat(path)
-        except OSError:
+        except OSError as e:
+            _unlisted(listing, rel, e)
             return
         if stat.S_ISREG(st.st_mode):
             listing.files[rel] = FileStat(st.st_size, st.st_mtime_ns)
 
 
-def root_problem(root: Path) -> str | None:
+def _unlisted(listing: Listing, rel: str, error: OSError) -> None:
+    """A path that could not be looked at: gone (nothing to keep) or there but unreadable."""
+    if error.errno not in (errno.ENOENT, errno.ENOTDIR):
+        listing.unlisted.add(rel)
+
+
+def root_problem(root: Path, known: int = 0) -> str | None:
     """Why the library folder cannot be scanned now, or None. A folder that cannot be listed
-    must not be scanned: it would look empty, as if every track had been deleted."""
+    must not be scanned: it would look empty, as if every track had been deleted. Nor an empty
+    folder while the log knows `known` > 0 tracks: that is what a mount point looks like with
+    its disk not mounted (a library emptied on purpose is taken as such once a file is back)."""
     if not root.is_dir():
         return "is missing (unmounted, moved or deleted)"
     if not os.access(root, os.R_OK | os.X_OK):
         return "cannot be read (permission denied)"
+    if known > 0:
+        try:
+            with os.scandir(root) as it:
+                empty = next(it, None) is None
+        except OSError as e:
+            return f"cannot be listed ({e.strerror or e})"
+        if empty:
+            return f"is empty though {known} tracks are known (a disk not mounted?)"
     return None

@@ -16,6 +16,7 @@ is made, so the index always matches the events emitted so far.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -46,6 +47,7 @@ Progress = Callable[[int, int], None]  # (files done, files listed)
 Deliver = Callable[[Sequence[NewEvent]], Awaitable[None]]
 #: Files probed between two deliveries of a progressive scan.
 SLICE: Final = 256
+logger = logging.getLogger(__name__)
 
 
 class LibraryMissingError(AdapterError):
@@ -180,7 +182,18 @@ async def scan(
     todo = [
         (rel, st) for rel, st in listing.files.items() if deep or not _unchanged(index, rel, st)
     ]
-    gone = index.in_scope(scope.dirs, scope.files) - set(listing.files)
+    gone = {
+        rel
+        for rel in index.in_scope(scope.dirs, scope.files) - set(listing.files)
+        if not listing.covers(rel)
+    }
+    if listing.unlisted:
+        logger.warning(
+            "library %s: could not list %s; the tracks known under them are kept",
+            root,
+            ", ".join(sorted(listing.unlisted)[:5])
+            + (" and more" if len(listing.unlisted) > 5 else ""),
+        )
     emitter = _Emitter(index, stats, now_ms, new_id, deliver)
     stats.hashed = len(todo)
     if deep or gone or any(rel in index.tracks for rel, _ in todo):

@@ -176,7 +176,7 @@ class LibraryWatcher:
                 if path not in self.index.tracks:
                     self.index.unreadable[path] = entry
         while True:
-            problem = await anyio.to_thread.run_sync(root_problem, self.root)
+            problem = await anyio.to_thread.run_sync(root_problem, self.root, self._known())
             if problem is not None:
                 self._set_status("waiting", f"library folder {self.root} {problem}")
                 logger.error(
@@ -202,9 +202,14 @@ class LibraryWatcher:
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(_stop, observer)
 
+    def _known(self) -> int:
+        return len(self.index.tracks)
+
     async def _wait_for_root(self) -> None:
         # nothing to watch while the folder is missing (its parent may be gone too): poll
-        while await anyio.to_thread.run_sync(root_problem, self.root) is not None:  # noqa: ASYNC110
+        while (  # noqa: ASYNC110
+            await anyio.to_thread.run_sync(root_problem, self.root, self._known()) is not None
+        ):
             await anyio.sleep(self.root_poll_s)
         logger.info("library folder %s is back: rescanning it", self.root)
         self._pending.take()  # whatever was noted about the old folder is moot
@@ -265,7 +270,7 @@ class LibraryWatcher:
     async def _flush(self, scope: Scope, progress: Progress | None = None) -> bool:
         """Rescan `scope`, delivering its events as they are decided; False if the root folder
         is gone."""
-        if await anyio.to_thread.run_sync(root_problem, self.root) is not None:
+        if await anyio.to_thread.run_sync(root_problem, self.root, self._known()) is not None:
             return False  # a folder that cannot be listed would look empty: scan nothing
         try:
             result = await scan(

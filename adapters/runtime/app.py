@@ -3,12 +3,15 @@
 Appends are acknowledged as soon as their commit is done; folding runs in its own task
 (`follow`), which reads the tail of the log after the state's sequence number, so events appended
 by anyone (this process, a CLI `ingest` beside it) end up in the state in log order.
-Listeners (the scheduler, the janitor) are called after each fold with the new state.
+Listeners (the scheduler, the janitor) are called after each fold with the new state. A store
+with a change feed (PostgreSQL's LISTEN/NOTIFY) wakes `follow` when anyone appends; others are
+polled.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -17,6 +20,8 @@ from anyio.abc import TaskStatus
 from domain.events import DomainEvent, NewEvent
 from domain.projection import evolve
 from domain.state import State
+from storage.errors import StoreError
+from storage.eventstore import ChangeFeed
 from storage.log import SNAPSHOTS_KEPT, Log
 
 logger = logging.getLogger(__name__)
@@ -102,14 +107,29 @@ class Application:
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Keep the state folded up to the log's end: at once after every append of this
-        process, and every `poll_s` for events other processes appended (a CLI `ingest`)."""
+        process, and for events other processes appended (a CLI `ingest`) when the store's
+        change feed says so, or every `poll_s` for a store without one (or whose feed ended)."""
         await self.catch_up()
-        task_status.started()
-        while True:
-            with anyio.move_on_after(poll_s):
-                await self._appended.wait()
-            self._appended = anyio.Event()
-            await self.catch_up()
+        feed = self.log.events if isinstance(self.log.events, ChangeFeed) else None
+        self._poll_s = poll_s if feed is None else math.inf
+        async with anyio.create_task_group() as tg:
+            if feed is not None:
+                tg.start_soon(self._wake_on_changes, feed, poll_s)
+            task_status.started()
+            while True:
+                with anyio.move_on_after(self._poll_s):
+                    await self._appended.wait()
+                self._appended = anyio.Event()
+                await self.catch_up()
+
+    async def _wake_on_changes(self, feed: ChangeFeed, poll_s: float) -> None:
+        try:
+            async for _ in feed.changes():
+                self._appended.set()
+        except StoreError as e:
+            logger.warning("no more change notifications (%s); polling every %s s", e, poll_s)
+        self._poll_s = poll_s
+        self._appended.set()
 
     async def changed(self, after_seq: int) -> State:
         """Wait until the state is past `after_seq` (use with a deadline)."""

@@ -12,6 +12,10 @@ A POSIX subtlety: closing *any* descriptor of the database file drops every POSI
 this process holds on it, SQLite's included. The lock's descriptor is therefore closed only on
 release, after the log is closed; a refused attempt keeps its descriptor open for the life of
 the process instead of closing it under a log this process may have open.
+
+On PostgreSQL (`AdvisoryServiceLock`) the lock is a session-level advisory lock held by a
+connection of the service's own (`storage.pg_lock`): the server releases it when that session
+ends, however the service ended.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from types import TracebackType
 from typing import Final
 
 from storage.errors import DatabaseError, StoreError
+from storage.location import PgUrl
 
 #: Descriptors of refused attempts, never closed (see the module's docstring).
 _PARKED: Final[list[int]] = []
@@ -31,11 +36,14 @@ _PARKED: Final[list[int]] = []
 class ServiceLockedError(StoreError):
     """The database is in use by another service (a store error: the CLI reports it in one line)."""
 
-    def __init__(self, path: Path, holder: str) -> None:
-        who = f" (pid {holder})" if holder else ""
-        super().__init__(
-            f"another tierbuffer service is running on this database{who}; lock file {path}"
-        )
+    def __init__(self, path: Path | PgUrl, holder: str) -> None:
+        if isinstance(path, PgUrl):
+            who = f" ({holder})" if holder else ""
+            where = f"advisory lock in {path}"
+        else:
+            who = f" (pid {holder})" if holder else ""
+            where = f"lock file {path}"
+        super().__init__(f"another tierbuffer service is running on this database{who}; {where}")
         self.path = path
         self.holder = holder
 
@@ -87,3 +95,27 @@ class ServiceLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+class AdvisoryServiceLock:
+    """One service per PostgreSQL log: `async with AdvisoryServiceLock(url):`."""
+
+    def __init__(self, where: PgUrl) -> None:
+        from storage.pg_lock import PgSessionLock
+
+        self.where = where
+        self._lock = PgSessionLock(where)
+
+    async def __aenter__(self) -> AdvisoryServiceLock:
+        holder = await self._lock.try_acquire()
+        if holder is not None:
+            raise ServiceLockedError(self.where, holder)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._lock.release()

@@ -21,6 +21,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
+from adapters import __version__
 from adapters.library.index import Unreadable, known_unreadable
 from adapters.library.watch import LibraryWatcher
 from adapters.runtime.app import Application
@@ -33,16 +34,15 @@ from adapters.runtime.status import RuntimeStatus
 from domain.events import NewEvent, PressureLevel, ServiceStarted, ServiceStopped
 from domain.state import State
 from storage.chunks import FileChunkStore
+from storage.location import Location
 from storage.log import Log
 from storage.projector import load_state
 
 logger = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
-
 
 class ServiceConfig(msgspec.Struct, frozen=True):
-    db: Path
+    db: Location
     library: Path
     cache_dir: Path
     scheduler: SchedulerConfig = msgspec.field(default_factory=SchedulerConfig)
@@ -106,7 +106,7 @@ async def running_service(
         log, loaded.state, clock=clock, new_id=new_id, snapshot_every=config.snapshot_every
     )
     chunks = FileChunkStore(config.cache_dir)
-    await app.record(ServiceStarted(version=VERSION))
+    await app.record(ServiceStarted(version=__version__))
     await app.catch_up()
     reconciled = await reconcile(app, chunks)
     janitor = Janitor(app, chunks)

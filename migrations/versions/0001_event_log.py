@@ -15,11 +15,14 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+#: INTEGER on SQLite (the rowid alias), BIGINT on PostgreSQL (64-bit sequence numbers there too).
+_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
         "events",
-        sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("seq", _SEQ, primary_key=True, autoincrement=False),
         sa.Column("event_id", sa.String(36), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -34,7 +37,7 @@ def upgrade() -> None:
     op.create_table(
         "snapshots",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("seq", _SEQ, nullable=False),
         sa.Column("projection_version", sa.Integer(), nullable=False),
         sa.Column("state_hash", sa.String(64), nullable=False),
         sa.Column("state", sa.LargeBinary(), nullable=False),

@@ -48,6 +48,8 @@ def test_the_demo_talks_and_its_numbers_agree_with_the_log(private_places: Path)
         "3/4",
         "4/4",
     }
+    assert "render workers up in" in out  # before the first chunk is asked for
+    assert out.index("render workers up in") < out.index("chunk  1/")
     assert "scanning " in out and "4 added" in out
     chunks = [line for line in out.splitlines() if line.startswith("track ")]
     assert len(chunks) >= 16

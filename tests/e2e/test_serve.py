@@ -1,4 +1,5 @@
-"""`tierbuffer serve --http` as a process: the API answers, SIGTERM stops it cleanly."""
+"""`tierbuffer serve --http` as a process, on SQLite and on PostgreSQL: the API answers, SIGTERM
+stops it cleanly, and the log it wrote verifies."""
 
 from __future__ import annotations
 
@@ -13,15 +14,30 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 
-def test_serve_with_http_answers_and_stops_on_sigterm(library: Path, tmp_path: Path) -> None:
+from storage.location import PgUrl
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The log: an SQLite file, or a new database on the tests' PostgreSQL server."""
+    if request.param == "postgresql":
+        url: PgUrl = request.getfixturevalue("pg_url")
+        return url.url
+    return str(tmp_path / "serve.db")
+
+
+def test_serve_with_http_answers_and_stops_on_sigterm(
+    library: Path, tmp_path: Path, db: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TIERBUFFER_TOKEN"}
     command = [
         sys.executable,
         "-m",
         "adapters.cli",
         "--db",
-        str(tmp_path / "serve.db"),
+        db,
         "serve",
         "--library",
         str(library),
@@ -52,6 +68,15 @@ def test_serve_with_http_answers_and_stops_on_sigterm(library: Path, tmp_path: P
         assert status["library"]["tracks"] == 2
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=60) == 0
+        checked = subprocess.run(
+            [sys.executable, "-m", "adapters.cli", "--db", db, "verify"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         if service.poll() is None:
             service.kill()

@@ -1,7 +1,8 @@
-"""The event-store contract, run against the in-memory fake and against SQLite migrated by Alembic.
+"""The event-store contract, run against the in-memory fake, SQLite and PostgreSQL (a real server,
+`tests.support.pgserver`), both migrated by Alembic.
 
-Plus what only a file database can show: events surviving a reopen, two processes appending to the
-same file, and reads that page through a log larger than one page.
+Plus what only a database can show: events surviving a reopen, two processes appending to the
+same log, and reads that page through a log larger than one page.
 """
 
 from __future__ import annotations
@@ -30,14 +31,27 @@ from domain.events import (
 )
 from storage.chain import first_break
 from storage.errors import ChainBrokenError, InvalidEventError, StoreClosedError
+from storage.location import PgUrl
 from storage.memory_store import InMemoryEventStore
+from storage.pg_store import PgEventStore
 from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
-from tests.support.events import T0, mixed_events, new_event, sqlite_exec, track_added
+from tests.support.events import T0, mixed_events, new_event, track_added
+from tests.support.stores import db_exec, open_store
 
 pytestmark = pytest.mark.anyio
 
-Store = InMemoryEventStore | SqliteEventStore
+Store = InMemoryEventStore | SqliteEventStore | PgEventStore
+Where = Path | PgUrl
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def durable(request: pytest.FixtureRequest, db_path: Path) -> Where:
+    """Where a database store keeps its log: a temp file, or a new database on the server."""
+    if request.param == "postgresql":
+        url: PgUrl = request.getfixturevalue("pg_url")
+        return url
+    return db_path
 
 
 async def all_rows(store: Store, **filters: object) -> list:  # type: ignore[type-arg]
@@ -284,17 +298,17 @@ async def test_concurrent_retries_of_one_event_store_it_once(store: Store) -> No
     assert first_break(rows) is None
 
 
-# --- SQLite only -------------------------------------------------------------------------------
+# --- the databases -----------------------------------------------------------------------------
 
 
-async def test_events_survive_closing_and_reopening(db_path: Path, clock: FixedClock) -> None:
-    store = await SqliteEventStore.open(db_path, clock=clock)
+async def test_events_survive_closing_and_reopening(durable: Where, clock: FixedClock) -> None:
+    store = await open_store(durable, clock=clock)
     first = mixed_events(20)
     await store.append(first)
     rows = await all_rows(store)
     await store.aclose()
 
-    reopened = await SqliteEventStore.open(db_path, clock=clock, create=False, migrate=False)
+    reopened = await open_store(durable, clock=clock, migrate=False)
     try:
         assert await all_rows(reopened) == rows
         assert [r.event for r in await all_recorded(reopened)] == [e.event for e in first]
@@ -307,22 +321,27 @@ async def test_events_survive_closing_and_reopening(db_path: Path, clock: FixedC
 
 _APPENDER = textwrap.dedent(
     """
-    import json, sys, uuid
+    import json, sys, time, uuid
     import anyio
     from tests.support.clock import FixedClock
+    from tests.support.stores import open_store
     from domain.events import NewEvent, PositionReported
-    from storage.sqlite_store import SqliteEventStore
+    from storage.location import location
 
-    async def main(path, tag, batches):
-        store = await SqliteEventStore.open(
-            path, clock=FixedClock(), create=False, migrate=False, busy_timeout_s=30.0
+    async def main(path, tag, batches, seconds):
+        store = await open_store(
+            location(path), clock=FixedClock(), migrate=False, busy_timeout_s=30.0
         )
         print("ready", flush=True)
         sys.stdin.readline()
         results = []
 
+        deadline = time.monotonic() + seconds
+
         async def appender(worker):
             for i in range(worker, batches, 4):
+                if seconds and time.monotonic() > deadline:
+                    return
                 events = [
                     NewEvent(str(uuid.uuid4()), i, PositionReported(position_ms=tag * 10**6 + i))
                     for _ in range(1 + i % 5)
@@ -336,16 +355,21 @@ _APPENDER = textwrap.dedent(
         await store.aclose()
         print(json.dumps(results), flush=True)
 
-    anyio.run(main, sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), backend="asyncio")
+    args = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    anyio.run(main, *args, backend="asyncio")
     """
 )
 
 
-def run_two_appenders(db_path: Path, batches: int) -> list[list[list[object]]]:
-    """Start two appender processes, release them together, return what each appended."""
+def run_two_appenders(
+    where: Where, batches: int, seconds: float = 0.0
+) -> list[list[list[list[object]]]]:
+    """Start two appender processes, release them together, return what each appended, per
+    process (each stops after `batches` batches, or after `seconds` when given)."""
+    target = where.url if isinstance(where, PgUrl) else str(where)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _APPENDER, str(db_path), str(tag), str(batches)],
+            [sys.executable, "-c", _APPENDER, target, str(tag), str(batches), str(seconds)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -361,7 +385,7 @@ def run_two_appenders(db_path: Path, batches: int) -> list[list[list[object]]]:
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
-        outputs = [proc.communicate(timeout=90) for proc in procs]
+        outputs = [proc.communicate(timeout=90 + seconds) for proc in procs]
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -369,17 +393,28 @@ def run_two_appenders(db_path: Path, batches: int) -> list[list[list[object]]]:
                 proc.wait()
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
-    return [item for out, _ in outputs for item in json.loads(out)]
+    return [json.loads(out) for out, _ in outputs]
 
 
-async def test_two_processes_appending_to_one_file_keep_the_chain(
-    db_path: Path, clock: FixedClock
+async def test_two_processes_appending_to_one_log_keep_the_chain(
+    durable: Where, clock: FixedClock
 ) -> None:
-    store = await SqliteEventStore.open(db_path, clock=clock)  # migrate before the race
-    await store.aclose()
-    results = await anyio.to_thread.run_sync(run_two_appenders, db_path, 120)
+    """A few seconds of the minute-long run below, in the default suite."""
+    await check_two_appenders(durable, clock, batches=10**9, seconds=2.0)
 
-    reader = await SqliteEventStore.open(db_path, clock=clock, create=False, migrate=False)
+
+async def check_two_appenders(
+    where: Where, clock: FixedClock, *, batches: int, seconds: float = 0.0
+) -> int:
+    """Two processes append side by side; every acknowledged event is in the log, in its
+    batch's order, seqs contiguous, the chain verifies, and the processes' commits
+    interleave. Returns how many were appended."""
+    store = await open_store(where, clock=clock)  # migrate before the race
+    await store.aclose()
+    per_process = await anyio.to_thread.run_sync(run_two_appenders, where, batches, seconds)
+    results = [item for batches_of_one in per_process for item in batches_of_one]
+
+    reader = await open_store(where, clock=clock, migrate=False)
     try:
         rows = await all_rows(reader)
     finally:
@@ -391,12 +426,50 @@ async def test_two_processes_appending_to_one_file_keep_the_chain(
     for seqs, ids in results:
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # type: ignore[index,arg-type]
         assert [by_seq[s] for s in seqs] == ids  # type: ignore[attr-defined]
+    owner = {
+        s: p
+        for p, done in enumerate(per_process)
+        for seqs, _ in done
+        for s in seqs  # type: ignore[attr-defined]
+    }
+    handovers = sum(1 for s in range(2, total + 1) if owner[s] != owner[s - 1])
+    assert handovers >= 2, "the two processes did not append side by side"
+    return total
+
+
+STRESS = Path(__file__).resolve().parents[2] / "bench" / "pg_stress.py"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_two_processes_appending_for_a_minute_lose_nothing(
+    durable: Where, clock: FixedClock
+) -> None:
+    """The long run: bench/pg_stress.py, 60 s of two processes appending; then the log is
+    read back here as well."""
+    target = durable.url if isinstance(durable, PgUrl) else str(durable)
+    command = [sys.executable, str(STRESS), "--db", target, "--seconds", "60"]
+    done = await anyio.run_process(command, check=False)
+    out = done.stdout.decode()
+    assert done.returncode == 0, out + done.stderr.decode()
+    assert "acknowledged events lost: 0" in out
+    total = int(out.split("acknowledged events: ", 1)[1].split(",", 1)[0])
+    assert total > 1000
+    if isinstance(durable, PgUrl):  # the bench keeps its log in a schema of its own
+        durable = PgUrl(f"{durable.url}&options=-csearch_path%3Dstress")
+    reader = await open_store(durable, clock=clock, migrate=False)
+    try:
+        rows = await all_rows(reader)
+    finally:
+        await reader.aclose()
+    assert [r.seq for r in rows] == list(range(1, total + 1))
+    assert first_break(rows) is None
 
 
 # --- replay folds only what verifies ------------------------------------------------------------
 
 
-async def test_bulk_replay_stops_at_an_altered_event(store: Store, db_path: Path) -> None:
+async def test_bulk_replay_stops_at_an_altered_event(store: Store, where: Where) -> None:
     """`iter_recorded` verifies every row against the chain before it yields its event: an
     event altered behind the store's back is never handed to the fold."""
     await store.append(mixed_events(30))
@@ -405,7 +478,7 @@ async def test_bulk_replay_stops_at_an_altered_event(store: Store, db_path: Path
         row = list(store.iter_rows())[11]
         store.tamper(12, msgspec.structs.replace(row, occurred_at=row.occurred_at + 1))
     else:
-        sqlite_exec(db_path, "UPDATE events SET occurred_at = occurred_at + 1 WHERE seq = 12")
+        db_exec(where, "UPDATE events SET occurred_at = occurred_at + 1 WHERE seq = 12")
     folded: list[int] = []
     with pytest.raises(ChainBrokenError) as raised:
         for recorded in store.iter_recorded():

@@ -10,8 +10,11 @@ import pytest
 
 from domain.projection import fold
 from domain.state import State, state_hash
+from storage.location import PgUrl
 from storage.log import SNAPSHOTS_KEPT, snapshot_if_due
 from storage.memory_store import InMemoryEventStore
+from storage.pg_log import open_pg_log
+from storage.pg_store import PgEventStore
 from storage.projector import load_state, replay, verify
 from storage.snapshots import InMemorySnapshotStore, SnapshotStore
 from storage.sqlite_log import open_sqlite_log
@@ -19,23 +22,29 @@ from storage.sqlite_store import SqliteEventStore
 from tests.support.clock import FixedClock
 from tests.support.events import mixed_events
 
-Stores = tuple[InMemoryEventStore | SqliteEventStore, SnapshotStore]
+Events = InMemoryEventStore | SqliteEventStore | PgEventStore
+Stores = tuple[Events, SnapshotStore]
 
 
 @pytest.fixture
-async def stores(store_kind: str, db_path: Path, clock: FixedClock) -> AsyncIterator[Stores]:
+async def stores(store_kind: str, where: Path | PgUrl, clock: FixedClock) -> AsyncIterator[Stores]:
     """An event store holding 400 mixed events, with an empty snapshot store beside it."""
     if store_kind == "memory":
         events = InMemoryEventStore(clock=clock)
         await events.append(mixed_events(400, seed=11))
         yield events, InMemorySnapshotStore(events)
         return
-    async with open_sqlite_log(db_path, clock=clock, create=True, migrate=True) as log:
+    if isinstance(where, PgUrl):
+        async with open_pg_log(where, clock=clock, migrate=True) as log:
+            await log.events.append(mixed_events(400, seed=11))
+            yield log.events, log.snapshots
+        return
+    async with open_sqlite_log(where, clock=clock, create=True, migrate=True) as log:
         await log.events.append(mixed_events(400, seed=11))
         yield log.events, log.snapshots
 
 
-def state_after(events: InMemoryEventStore | SqliteEventStore, seq: int) -> State:
+def state_after(events: Events, seq: int) -> State:
     return fold(itertools.islice(events.iter_recorded(), seq), State())
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +119,42 @@ def test_sanitised_samples_are_counted_in_the_event(
     assert event.sanitised == 2 * 10 + 2 * 5
     out = load(store, event)
     assert np.isfinite(out).all() and np.abs(out).max() <= CEILING
+
+
+_RENDER_ONE_CHUNK = """
+import sys
+from pathlib import Path
+from adapters.audio.presets import TrackLevel
+from adapters.audio.render import render_chunk
+from domain.events import ChunkKey
+from storage.chunks import FileChunkStore
+key = ChunkKey("artist/song.flac", 0, sys.argv[2], 7, 1)
+level = TrackLevel(-9.0, 1.0, True)
+event = render_chunk(Path(sys.argv[1]), key, level, FileChunkStore(sys.argv[3]), chunk_seconds=2.0)
+print(event.checksum)
+"""
+
+
+@pytest.mark.parametrize("preset", ["punchy", "warm"])
+def test_a_chunk_renders_to_the_same_bytes_every_time(tmp_path: Path, preset: Preset) -> None:
+    """A replay must find the very chunk it recorded: same bytes in this process, and in a
+    fresh one whose BLAS may use other threads (the true peak's matrix products)."""
+    rate = 44100
+    path = signals.write(tmp_path / "loud.flac", signals.loud_master(5.0, rate), rate)
+    level = TrackLevel(-9.0, 1.0, True)
+    stores = [FileChunkStore(tmp_path / f"s{i}") for i in range(2)]
+    checksums = {
+        rendered(render_chunk(path, key(preset, 7, 1), level, s, chunk_seconds=2.0)).checksum
+        for s in stores
+    }
+    root = Path(__file__).resolve().parents[3]
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        args = [str(path), preset, str(tmp_path / f"p{threads}")]
+        command = [sys.executable, "-c", _RENDER_ONE_CHUNK, *args]
+        run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True)
+        checksums.add(run.stdout.strip())
+    assert len(checksums) == 1
 
 
 def _file(folder: Path, name: str, content: bytes | None) -> Path:

@@ -140,8 +140,12 @@ def test_the_report_prints_the_figures_the_demo_prints(two_sessions: Path, tmp_p
     figures = dict(zip(page.cells[::2], page.cells[1::2], strict=True))
     assert figures["chunk requests"] == "6"
     assert figures["served without waiting"] == "3 (50%)"
-    assert figures["waited for a render"] == "3 (mean 2 000 ms, median 2 000 ms, max 3 000 ms)"
-    assert figures["renders"] == "3 chunks rendered; failed or stopped: timeout 1"
+    assert figures["waited for a render"] == (
+        "3 (mean 2 000 ms, median 2 000 ms, p99 3 000 ms, max 3 000 ms)"
+    )
+    assert figures["renders"] == (
+        "3 chunks rendered (0.50 per request); failed or stopped: timeout 1"
+    )
 
 
 def test_from_and_to_keep_only_what_happened_between(two_sessions: Path, tmp_path: Path) -> None:

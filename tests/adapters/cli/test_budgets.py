@@ -60,8 +60,8 @@ def test_set_appends_one_budgets_set_and_keeps_what_was_not_given(db: Path) -> N
     assert rows(out)["L3"][:2] == ["0.0", "MB"]
     code, out = run("--db", str(db), "log", "--json", "--type", "BudgetsSet")
     (event,) = [json.loads(line) for line in out.splitlines()]
+    assert event["type"] == "BudgetsSet"
     assert event["payload"] == {
-        "type": "BudgetsSet",
         "l1_bytes": 20_000_000,
         "l2_bytes": 36_000_000,
         "l3_bytes": 0,

@@ -42,7 +42,7 @@ def complete(bash_script: str, line: str, cwd: Path) -> list[str]:
 
 
 def test_commands_are_completed(bash_script: str, tmp_path: Path) -> None:
-    assert complete(bash_script, "tierbuffer re", tmp_path) == ["replay", "report"]
+    assert complete(bash_script, "tierbuffer re", tmp_path) == ["render", "replay", "report"]
     assert "serve" in complete(bash_script, "tierbuffer ", tmp_path)
     assert "state" in complete(bash_script, "tierbuffer --db x.db ", tmp_path)
 

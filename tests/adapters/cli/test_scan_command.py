@@ -62,6 +62,20 @@ def test_scan_of_an_unreadable_folder_is_refused_before_it_looks_empty(
     assert db.read_bytes() == before
 
 
+def test_scan_of_an_empty_folder_while_tracks_are_known_is_refused(
+    library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mount point without its disk is an empty folder: scanning it would delete everything."""
+    write_audio(library / "a.wav")
+    db = tmp_path / "log.db"
+    assert run(db, "scan", "--library", str(library))[0] == 0
+    before = db.read_bytes()
+    (library / "a.wav").unlink()
+    code, _ = run(db, "scan", "--library", str(library))
+    assert code == 2 and "is empty though 1 tracks are known" in capsys.readouterr().err
+    assert db.read_bytes() == before
+
+
 def test_scan_of_an_empty_folder_into_no_log_creates_nothing(library: Path, tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     code, out = run(db, "scan", "--library", str(library))

@@ -181,6 +181,42 @@ async def test_a_file_without_read_permission_is_recorded_as_such(library: Path)
     assert isinstance(event.event, TrackUnreadable) and event.event.reason == "permission"
 
 
+async def test_a_folder_that_cannot_be_listed_keeps_its_tracks(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_audio(library / "kept" / "one.wav")
+    write_audio(library / "kept" / "deep" / "two.wav", seed=2)
+    write_audio(library / "other" / "three.wav", seed=3)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    (library / "other" / "three.wav").unlink()
+    real_scandir = os.scandir
+    locked = str(library / "kept")
+
+    def scandir(path: str) -> object:  # an I/O error or a permission the root user has not
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr("adapters.library.paths.os.scandir", scandir)
+    result = await scan_once(library, index)
+    deleted = [e.event for e in result.events if isinstance(e.event, TrackDeleted)]
+    assert len(deleted) == 1 and result.stats.deleted == 1  # other/three.wav only
+    assert {"kept/one.wav", "kept/deep/two.wav"} <= set(index.tracks)
+    monkeypatch.undo()
+    gone = await scan_once(library, index)  # listed again: nothing changed under it
+    assert gone.events == []
+
+
+async def test_a_folder_that_vanished_deletes_its_tracks(library: Path) -> None:
+    write_audio(library / "gone" / "one.wav")
+    index = LibraryIndex()
+    await scan_once(library, index)
+    shutil.rmtree(library / "gone")
+    result = await scan_once(library, index)
+    assert [type(e.event) for e in result.events] == [TrackDeleted]
+
+
 async def test_a_first_scan_delivers_its_first_tracks_before_reading_every_file(
     library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

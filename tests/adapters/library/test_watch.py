@@ -38,6 +38,7 @@ def count(kind: type[DomainEvent], n: int = 1):  # type: ignore[no-untyped-def]
 
 
 async def test_create_modify_rewrite_and_delete_become_events(library: Path) -> None:
+    (library / "notes.txt").write_text("not audio")  # the folder never looks unmounted
     async with watching(library, State()) as (_, got):
         path = write_audio(library / "song.wav", seed=1)
         (added,) = await got.until(count(TrackAdded))
@@ -224,3 +225,20 @@ async def test_an_unreadable_library_folder_deletes_nothing(
         write_audio(library / "new.wav", seed=2)
         await got.until(count(TrackAdded))
         assert not [e for e in got.events if isinstance(e, TrackDeleted)]
+
+
+async def test_an_empty_library_folder_while_tracks_are_known_deletes_nothing(
+    library: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mount point with its disk not mounted is an empty folder: not a library emptied."""
+    write_audio(library / "a" / "kept.wav", seed=1)
+    index = LibraryIndex()
+    await scan_once(library, index)
+    async with watching(library, index, rescan_every_s=0.1) as (watcher, got):
+        shutil.rmtree(library / "a")
+        record = await _until_logged(caplog, "is empty though 1 tracks are known")
+        assert record.levelno == logging.ERROR and watcher.status.mode == "waiting"
+        assert not [e for e in got.events if isinstance(e, TrackDeleted)]
+        write_audio(library / "new.wav", seed=2)  # a file again: the folder is scanned
+        events = await got.until(lambda es: count(TrackAdded)(es) and count(TrackDeleted)(es))
+        assert sorted(kinds(events)) == ["TrackAdded", "TrackDeleted"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import psutil
 import pytest
 
@@ -11,6 +12,7 @@ from domain.events import ChunkFailed, TrackAnalysed
 from domain.tiers import chunk_id
 from tests.adapters.runtime import faults
 from tests.adapters.runtime.conftest import (
+    DEADLINE_S,
     ConfigMaker,
     add_library,
     all_held,
@@ -81,14 +83,18 @@ async def test_a_crashed_worker_is_recorded_and_replaced(
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         crashed = key_of(state, track, 0)
-        later = [chunk_id(job.key) for job in state.cache.plan if job.key != crashed]
-        assert len(later) >= 1
-        await until(service, lambda s: chunk_id(crashed) in s.cache.failures and all_held(later)(s))
+        await until(service, lambda s: chunk_id(crashed) in s.cache.failures)
+        await until(service, lambda s: bool(s.cache.held))  # rendering goes on
 
         (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == crashed]
         assert failed.reason == "crashed"
-        assert all(gone(pid) for pid in fault_pids(service, how))
+        dead = fault_pids(service, how)
+        assert all(gone(pid) for pid in dead)
         assert chunk_id(crashed) not in service.app.state.cache.held
+        with anyio.fail_after(DEADLINE_S):  # replaced: two live workers again, none of the dead
+            while len(service.scheduler.pool.pids) < 2:  # noqa: ASYNC110 (no event for it)
+                await anyio.sleep(0.05)
+        assert not set(service.scheduler.pool.pids) & set(dead)
 
 
 async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
@@ -98,10 +104,11 @@ async def test_an_exception_in_the_worker_is_a_failed_chunk_not_a_dead_service(
         track = (await add_library(service))["a.flac"]
         state = await play(service, track)
         broken = key_of(state, track, 0)
-        later = [chunk_id(job.key) for job in state.cache.plan if job.key != broken]
-        await until(service, lambda s: chunk_id(broken) in s.cache.failures and all_held(later)(s))
-        (failed,) = [f for f in await logged(service, ChunkFailed) if f.key == broken]
-        assert failed.reason == "crashed" and "a bug in the renderer" in failed.detail
+        await until(service, lambda s: chunk_id(broken) in s.cache.failures)
+        await until(service, lambda s: bool(s.cache.held))  # the service renders on
+        failed = [f for f in await logged(service, ChunkFailed) if f.key == broken]
+        assert failed  # once, or again if a slow machine let the back-off come due
+        assert all(f.reason == "crashed" and "a bug in the renderer" in f.detail for f in failed)
 
 
 async def test_an_analysis_that_raises_is_retried_then_recorded_and_rendering_goes_on(

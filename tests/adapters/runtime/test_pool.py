@@ -69,6 +69,24 @@ async def test_exactly_size_processes_run_and_each_job_reuses_one(pool: WorkerPo
     assert seen <= set(pool.pids) and pool.started == 2  # no process started for a job
 
 
+async def test_workers_run_the_numerical_libraries_single_threaded(pool: WorkerPool) -> None:
+    worker = await _take(pool)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        reply = await pool.call(worker, "os:getenv", (name,), timeout_s=DEADLINE_S)
+        assert reply.kind == "done" and reply.result == os.environ.get(name, "1")
+
+
+async def test_up_is_set_once_every_worker_is_ready_not_before() -> None:
+    pool = WorkerPool(2, preload=[SPIN])
+    async with anyio.create_task_group() as tg:
+        await tg.start(pool.run)
+        assert not pool.up.is_set() and not pool.idle  # started, no process up yet
+        with anyio.fail_after(DEADLINE_S):
+            await pool.up.wait()
+        assert len(pool.idle) == 2
+        tg.cancel_scope.cancel()
+
+
 async def test_a_cancelled_job_stops_at_its_checkpoint_and_its_worker_lives_on(
     pool: WorkerPool,
 ) -> None:
