@@ -140,9 +140,10 @@ async def service(
     notifier: Notifier | None = None,
 ) -> AsyncIterator[Service]:
     """The running service on its log, under the one-service lock, with the HTTP API when
-    `http` is given. `render` and `analyse` name other worker functions (``"module:function"``,
-    tests of faults). `notifier` is told when the service is ready and stopping, and pings its
-    watchdog."""
+    `http` is given. The API answers first; then the worker processes and the library's first
+    scan start (in the background: the body runs while it scans). `render` and `analyse` name
+    other worker functions (``"module:function"``, tests of faults). `notifier` is told when
+    the service is ready and stopping, and pings its watchdog."""
     from adapters.runtime import specs
     from adapters.runtime.service import running_service
 
@@ -175,6 +176,7 @@ async def service(
                     if isinstance(config.db, Path):
                         server.private["data"] = config.db.parent
                     running.http_port = await running.task_group.start(server.run)
+                await running.start_work()  # once the API answers
                 await _ready(running, notifier)
                 try:
                     yield running

@@ -149,6 +149,23 @@ def checked_read_only(path: Path, busy_timeout_s: float) -> Path:
     return path
 
 
+def at_head(path: Path, busy_timeout_s: float, *, upgrade: bool) -> bool:
+    """True when the database at `path` is at the head revision, read without Alembic (a writer
+    that opens its log then needs no migration, nor Alembic's import); False when it is to be
+    brought there (missing, empty or behind, and `upgrade`). Raises `SchemaError` as
+    `storage.migrate.ensure_schema` would."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    connection = connect_read_only(path, busy_timeout_s=busy_timeout_s)
+    try:
+        current, tables = read_revision(connection)
+    except sqlite3.Error as e:
+        raise translate(path, e) from e
+    finally:
+        connection.close()
+    return not needs_upgrade(path, current, tables, revisions(), upgrade=upgrade)
+
+
 def check_writable_log(path: Path, busy_timeout_s: float = 5.0) -> None:
     """Refuse, creating and writing nothing, a log a writer could not use: a bad file, one from a
     newer tierbuffer or another application, one it cannot write, or a missing one whose folder

@@ -17,7 +17,7 @@ from domain.events import NewEvent, Recorded
 from storage.batch import prepare
 from storage.errors import ReadOnlyDatabaseError, StoreClosedError
 from storage.eventstore import LogReads, RowFilter
-from storage.revisions import checked_read_only
+from storage.revisions import at_head, checked_read_only
 from storage.row import StoredRow
 from storage.sqlite_file import Synchronous, checked_path, connect
 from storage.sqlite_reader import SqliteReader
@@ -69,10 +69,13 @@ class SqliteEventStore(LogReads):
             path = await anyio.to_thread.run_sync(checked_read_only, Path(path), busy_timeout_s)
             reader = SqliteReader(path, busy_timeout_s=busy_timeout_s)
             return cls(path, None, reader, codec=codec or EventCodec(), synchronous=synchronous)
-        from storage.migrate import ensure_schema  # Alembic and SQLAlchemy: writers only
-
         path = await anyio.to_thread.run_sync(checked_path, Path(path), create)
-        await ensure_schema(path, upgrade=migrate)
+        if not await anyio.to_thread.run_sync(
+            lambda: at_head(path, busy_timeout_s, upgrade=migrate)
+        ):
+            from storage.migrate import ensure_schema  # Alembic: only to create or upgrade
+
+            await ensure_schema(path, upgrade=migrate)
         connection = await anyio.to_thread.run_sync(
             lambda: connect(path, busy_timeout_s=busy_timeout_s, synchronous=synchronous)
         )

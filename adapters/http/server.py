@@ -105,9 +105,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 class _EmbeddedServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.accepting = anyio.Event()  # started: it answers requests
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # the service handles signals
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.accepting.set()
 
 
 class HttpServer:
@@ -142,7 +150,7 @@ class HttpServer:
         return sock
 
     async def run(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled; reports the bound port when it accepts connections."""
+        """Serve until cancelled; reports the bound port once it answers requests."""
         app, api = build_app(self.player, self.config, self.private)
         uconfig = uvicorn.Config(
             app,
@@ -171,6 +179,7 @@ class HttpServer:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(serve)
+            await server.accepting.wait()  # a failed start raises from `serve` instead
             logger.info("HTTP API on %s:%d", self.config.host, port)
             task_status.started(port)
             try:

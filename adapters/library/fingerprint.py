@@ -16,11 +16,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from adapters.audio.decode import BLOCK_FRAMES, AudioReader, open_audio
 from adapters.audio.errors import AudioReadError
 from domain.events import Fingerprint
+
+if TYPE_CHECKING:
+    from adapters.audio.decode import AudioReader
 
 BLOCK: Final = 64 * 1024
 #: Formats whose header states the frame count (Ogg: the last page's granule position, exact
@@ -71,6 +73,9 @@ def probe_track(path: Path) -> Probed:
     and an estimate without, once its first frames decode); otherwise decoded and counted.
     The background analysis measures the real length later (`TrackAnalysed.frames`), which
     corrects an estimate. Raises `AudioReadError` with a reason."""
+    # soundfile and numpy: imported by the first probe (a scan's thread), not at service start
+    from adapters.audio.decode import open_audio
+
     with open_audio(path) as reader:
         info = reader.info
         declared = info.declared_frames
@@ -97,6 +102,8 @@ def _last_frame_reads(reader: AudioReader, declared: int) -> bool:
 
 
 def _count_frames(reader: AudioReader) -> int:
+    from adapters.audio.decode import BLOCK_FRAMES
+
     frames = 0
     while True:
         block = reader.read(BLOCK_FRAMES)

@@ -7,8 +7,11 @@ rest is probed (format, rate, channels, real duration) in worker threads.
 
 Events come out in this order: files that could not be read at all, moves (a track
 overwritten by a moved one is deleted first), deletions, then modifications, additions and
-undecodable files by path. Each is applied to the index as it is made, so the index always
-matches the events emitted so far.
+undecodable files by path. When no known track is gone or changed (a first scan, or only new
+files), nothing can be a move, so the files are fingerprinted and probed `SLICE` at a time and
+each slice's events come out in that order: the first tracks of a large first scan reach the log
+after one slice, not after every file is fingerprinted. Each event is applied to the index as it
+is made, so the index always matches the events emitted so far.
 """
 
 from __future__ import annotations
@@ -191,14 +194,22 @@ async def scan(
             ", ".join(sorted(listing.unlisted)[:5])
             + (" and more" if len(listing.unlisted) > 5 else ""),
         )
-    hashed = await in_threads(root, todo, hash_batch, limiter=limiter)
-    stats.hashed = len(todo)
-    if deep:
-        hashed = {rel: h for rel, h in hashed.items() if not _same(index, rel, h)}
-    stats.unchanged = stats.files - len(hashed)
-    step(stats.unchanged)
     emitter = _Emitter(index, stats, now_ms, new_id, deliver)
-    await _decide(root, listing.files, hashed, gone, emitter, limiter, step)
+    stats.hashed = len(todo)
+    if deep or gone or any(rel in index.tracks for rel, _ in todo):
+        hashed = await in_threads(root, todo, hash_batch, limiter=limiter)
+        if deep:
+            hashed = {rel: h for rel, h in hashed.items() if not _same(index, rel, h)}
+        stats.unchanged = stats.files - len(hashed)
+        step(stats.unchanged)
+        await _decide(root, listing.files, hashed, gone, emitter, limiter, step)
+    else:  # nothing known is gone or changed, so nothing can have moved: slice by slice
+        stats.unchanged = stats.files - len(todo)
+        step(stats.unchanged)
+        for start in range(0, len(todo), SLICE):
+            part = todo[start : start + SLICE]
+            hashed = await in_threads(root, part, hash_batch, limiter=limiter)
+            await _decide(root, listing.files, hashed, set(), emitter, limiter, step)
     await emitter.flush()
     stats.seconds = time.perf_counter() - started
     return ScanResult(emitter.events, stats)

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from adapters.runtime import specs
 from adapters.runtime.pool import Reply
 from domain.events import DomainEvent, FrameSpan, TrackAnalysed
-from domain.loudness import SILENT_LUFS, ChunkMeasure, gated_loudness, merged
 from domain.state import State
+
+if TYPE_CHECKING:
+    from domain.loudness import ChunkMeasure
 
 REFRESH_S: Final = 5.0
 MAX_FAILURES: Final = 3
@@ -62,6 +64,9 @@ class _Progress:
         self.index += 1
 
     def result(self, track: str, reason: str | None = None) -> TrackAnalysed:
+        # numpy: imported when the first track is measured, not while the service starts
+        from domain.loudness import SILENT_LUFS, gated_loudness, merged
+
         if reason is None and self.decodable == 0 and (self.failed or self.damaged):
             return TrackAnalysed(track, self.revision, SILENT_LUFS, 0.0, 0, "unreadable: corrupt")
         loudness = gated_loudness(self.steps)

@@ -108,6 +108,7 @@ class WorkerPool:
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
+                logger.info("starting %d render worker processes", self.size)
                 for _ in range(self.size):
                     self._replace()
                 task_status.started()

@@ -2,8 +2,10 @@
 
 Start (on a log the composition root opened, under its service lock): load the newest valid
 snapshot and replay the tail, reconcile the chunk store with the log, record `ServiceStarted`,
-then run the folding task, the scheduler, the memory monitor and the library watcher. The
-composition root adds the HTTP API to the service's task group. Stop (SIGTERM, SIGINT, or the
+then run the folding task, the scheduler and the memory monitor. The composition root adds the
+HTTP API to the service's task group and then calls `Service.start_work`: the worker processes
+and the library watcher (with its first scan) start once the API answers, so on a small machine
+they do not compete with it for the CPU while it starts. Stop (SIGTERM, SIGINT, or the
 caller cancelling): in-flight renders are cancelled and recorded, `ServiceStopped` is appended
 and a snapshot written.
 
@@ -75,8 +77,16 @@ class Service(msgspec.Struct):
     janitor: Janitor
     reconciled: Reconciled
     task_group: TaskGroup
+    pool: WorkerPool
     watcher: LibraryWatcher | None = None
     http_port: int | None = None  # set by the composition root when it serves HTTP
+
+    async def start_work(self) -> None:
+        """Start the worker processes and the library watcher (its first scan runs in the
+        background). Jobs decided before wait for the first worker that comes up."""
+        await self.task_group.start(self.pool.run)
+        if self.watcher is not None:
+            await self.task_group.start(self.watcher.run)
 
     async def scanned(self) -> State:
         """The state once the first scan of the library is in it (the service serves before:
@@ -132,11 +142,8 @@ async def running_service(
             await tg.start(app.writes.run)
             tg.start_soon(_end_when_replaced, app, config.replaced_grace_s, tg.cancel_scope, ended)
             await tg.start(app.follow)
-            await tg.start(pool.run)
             await tg.start(scheduler.run)
             watcher = _watcher(app, config.library) if config.watch_library else None
-            if watcher is not None:
-                await tg.start(watcher.run)
             if config.monitor_memory:
                 monitor = MemoryMonitor(
                     app.record,
@@ -158,8 +165,9 @@ async def running_service(
                 )
 
             player = Player(app, chunks, status)
-            service = Service(config, app, player, scheduler, chunks, janitor, reconciled, tg)
-            service.watcher = watcher
+            service = Service(
+                config, app, player, scheduler, chunks, janitor, reconciled, tg, pool, watcher
+            )
             yield service
             tg.cancel_scope.cancel()
     except BaseException as e:

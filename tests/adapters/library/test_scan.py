@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from adapters.library import scan as scan_module
+from adapters.library.examine import Batch, Hashed, hash_batch
 from adapters.library.index import LibraryIndex
+from adapters.library.scan import SLICE
 from domain.events import (
     NewEvent,
     Recorded,
@@ -211,3 +215,30 @@ async def test_a_folder_that_vanished_deletes_its_tracks(library: Path) -> None:
     shutil.rmtree(library / "gone")
     result = await scan_once(library, index)
     assert [type(e.event) for e in result.events] == [TrackDeleted]
+
+
+async def test_a_first_scan_delivers_its_first_tracks_before_reading_every_file(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is known, so nothing can be a move: no need to fingerprint the whole library
+    before the first tracks reach the log."""
+    for n in range(2 * SLICE + 10):
+        write_audio(library / f"{n // 100:02d}" / f"{n:04d}.wav", seconds=0.05, seed=n)
+    fingerprinted: list[str] = []
+
+    def counting(batch: Batch) -> dict[str, Hashed]:
+        fingerprinted.extend(rel for rel, _ in batch.paths)
+        return hash_batch(batch)
+
+    monkeypatch.setattr(scan_module, "hash_batch", counting)
+    seen_at_delivery: list[int] = []
+    delivered: list[NewEvent] = []
+
+    async def deliver(events: Sequence[NewEvent]) -> None:
+        seen_at_delivery.append(len(fingerprinted))
+        delivered.extend(events)
+
+    result = await scan_once(library, State(), deliver=deliver)
+    assert seen_at_delivery[0] == SLICE  # the first slice's tracks, before the rest is read
+    assert len(seen_at_delivery) == 3 and sorted(fingerprinted) == sorted(set(fingerprinted))
+    assert kinds(delivered) == ["TrackAdded"] * (2 * SLICE + 10) == kinds(result.events)

@@ -116,9 +116,9 @@ async def test_restart_reconciles_the_chunk_store_with_the_log(make_config: Conf
         # A file of the right size whose bytes changed is found out when read, never served.
         result = await service.player.chunk(0, wait_s=0)
         assert result.data is None and "unusable" in result.detail
-        # asked for again: made again (waited on: the plan alone may not want it back)
         again = await service.player.chunk_by_key(cut_key, wait_s=DEADLINE_S)
-        assert again.status == "rendered"
+        assert again.status == "rendered"  # asked for again: made again (waited for, or the
+        # next request would take the plan away from it before a slow machine started it)
         await service.player.chunk(0, wait_s=0)
         state = await until(service, all_held([playing_id, lost, cut]))
         for ident in (playing_id, lost, cut):
