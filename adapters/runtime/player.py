@@ -141,6 +141,9 @@ class Player:
             failure = state.cache.failures.get(ident)
             if failure is not None and failure is not before:
                 return _failed(key, failure, state.clock_ms, began)
+            if not _wanted(state, key):  # the player asked for another chunk since
+                detail = "another chunk was asked for since: ask again to have this one"
+                return ChunkResult("pending", key, waited_ms=_since(began), detail=detail)
         return ChunkResult("pending", key, waited_ms=_since(began), detail="still rendering")
 
     async def _read(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import anyio
 import pytest
 
 from adapters import bootstrap
@@ -100,3 +101,27 @@ async def test_known_tracks_play_while_the_library_is_still_being_scanned(
         assert result.status in ("hit", "rendered")
         state = await service.scanned()
         assert len(state.tracks) == 402
+
+
+async def test_a_wait_left_behind_by_a_newer_request_is_answered_at_once_saying_so(
+    make_config: ConfigMaker,
+) -> None:
+    write_track(make_config().library / "long.flac", 300.0, seed=2)
+    async with bootstrap.service(make_config(workers=1), render=faults.SLOW) as service:
+        track = (await add_library(service))["long.flac"]
+        await play(service, track)
+        results = []
+        async with anyio.create_task_group() as tg:
+
+            async def wait_for_six() -> None:
+                results.append(await service.player.chunk(6, wait_s=40))
+
+            tg.start_soon(wait_for_six)
+            await until(
+                service, lambda s: s.cache.requested is not None and s.cache.requested.index == 6
+            )
+            began = time.perf_counter()
+            await service.player.chunk(7, wait_s=0)  # the player moved on
+        (left,) = results
+        assert time.perf_counter() - began < 20  # not at its deadline
+        assert left.status == "pending" and "another chunk was asked for" in left.detail
