@@ -90,8 +90,8 @@ def test_the_cli_logs_at_info_by_default_and_honours_the_options(tmp_path: Path)
         return result.stderr
 
     assert stderr("migrate") == ""  # nothing worth saying at INFO
-    assert "aiosqlite" not in stderr("-v", "migrate")  # -v: our debug lines only
-    assert "DEBUG aiosqlite" in stderr("-vv", "migrate")  # -vv: everyone's
+    assert "asyncio" not in stderr("-v", "migrate")  # -v: our debug lines only
+    assert "DEBUG asyncio" in stderr("-vv", "migrate")  # -vv: everyone's
     assert stderr("--log-level", "error", "state") == ""
 
 

@@ -116,9 +116,12 @@ async def test_restart_reconciles_the_chunk_store_with_the_log(make_config: Conf
         # A file of the right size whose bytes changed is found out when read, never served.
         result = await service.player.chunk(0, wait_s=0)
         assert result.data is None and "unusable" in result.detail
+        # Asked for again: made again. Each is waited for: whether the plan would make the next
+        # chunk by itself depends on how far into chunk 0 the pause came, which is timing.
         again = await service.player.chunk_by_key(cut_key, wait_s=DEADLINE_S)
-        assert again.status == "rendered"  # asked for again: made again (waited for, or the
-        # next request would take the plan away from it before a slow machine started it)
+        assert again.status == "rendered"
+        again = await service.player.chunk_by_key(lost_key, wait_s=DEADLINE_S)
+        assert again.status in ("rendered", "hit")
         await service.player.chunk(0, wait_s=0)
         state = await until(service, all_held([playing_id, lost, cut]))
         for ident in (playing_id, lost, cut):
