@@ -135,16 +135,21 @@ def needs_upgrade(
     return True
 
 
-def checked_read_only(path: Path, busy_timeout_s: float) -> Path:
-    """Check the file, then its schema revision on a read-only connection; the checked path."""
-    path = checked_path(path, False, read_only=True)
+def stored_revision(path: Path, busy_timeout_s: float) -> tuple[str | None, set[str]]:
+    """`read_revision` of the database at `path`, on a read-only connection of its own."""
     connection = connect_read_only(path, busy_timeout_s=busy_timeout_s)
     try:
-        current, tables = read_revision(connection)
+        return read_revision(connection)
     except sqlite3.Error as e:
         raise translate(path, e) from e
     finally:
         connection.close()
+
+
+def checked_read_only(path: Path, busy_timeout_s: float) -> Path:
+    """Check the file, then its schema revision on a read-only connection; the checked path."""
+    path = checked_path(path, False, read_only=True)
+    current, tables = stored_revision(path, busy_timeout_s)
     needs_upgrade(path, current, tables, revisions(), upgrade=False)
     return path
 
@@ -156,13 +161,7 @@ def at_head(path: Path, busy_timeout_s: float, *, upgrade: bool) -> bool:
     `storage.migrate.ensure_schema` would."""
     if not path.exists() or path.stat().st_size == 0:
         return False
-    connection = connect_read_only(path, busy_timeout_s=busy_timeout_s)
-    try:
-        current, tables = read_revision(connection)
-    except sqlite3.Error as e:
-        raise translate(path, e) from e
-    finally:
-        connection.close()
+    current, tables = stored_revision(path, busy_timeout_s)
     return not needs_upgrade(path, current, tables, revisions(), upgrade=upgrade)
 
 
@@ -178,13 +177,7 @@ def check_writable_log(path: Path, busy_timeout_s: float = 5.0) -> None:
         return
     check_database_file(path, create=False)
     check_writable(path)
-    connection = connect_read_only(path, busy_timeout_s=busy_timeout_s)
-    try:
-        current, tables = read_revision(connection)
-    except sqlite3.Error as e:
-        raise translate(path, e) from e
-    finally:
-        connection.close()
+    current, tables = stored_revision(path, busy_timeout_s)
     needs_upgrade(path, current, tables, revisions(), upgrade=True)
 
 
