@@ -12,7 +12,7 @@ import msgspec
 
 from domain.codec import EventCodec
 from domain.events import NewEvent, track_of
-from storage.chain import event_part, link
+from storage.chain import CHAIN_FORMAT, event_part, link
 from storage.errors import InvalidEventError
 
 #: SQLite (and PostgreSQL's BIGINT) keep signed 64-bit integers.
@@ -43,6 +43,24 @@ class Assigned(msgspec.Struct, frozen=True):
     results: list[list[int]]
     head_seq: int
     head: bytes
+
+    def rows(self, recorded_at: int) -> list[tuple[object, ...]]:
+        """The new rows' column values, in the events table's column order (every store's)."""
+        return [
+            (
+                seq,
+                p.id16,
+                p.type,
+                p.version,
+                p.occurred_at,
+                recorded_at,
+                p.payload,
+                digest,
+                p.track,
+                CHAIN_FORMAT,
+            )
+            for seq, p, digest in self.new
+        ]
 
 
 def _distinct(batches: Sequence[Sequence[Prepared]]) -> bool:

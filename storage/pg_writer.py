@@ -33,7 +33,7 @@ import msgspec
 import psycopg
 
 from storage.batch import Assigned, Prepared, assign
-from storage.chain import CHAIN_FORMAT, GENESIS_DIGEST
+from storage.chain import GENESIS_DIGEST
 from storage.errors import DatabaseError, MalformedRowError, StoreClosedError, StoreError
 from storage.location import PgUrl
 from storage.pg_errors import translate
@@ -78,25 +78,7 @@ class _Request(msgspec.Struct):
 
 
 def _columns(assigned: Assigned, recorded_at: int) -> list[list[Any]]:
-    return [list(column) for column in zip(*_rows(assigned, recorded_at), strict=True)]
-
-
-def _rows(assigned: Assigned, recorded_at: int) -> list[tuple[Any, ...]]:
-    return [
-        (
-            seq,
-            p.id16,
-            p.type,
-            p.version,
-            p.occurred_at,
-            recorded_at,
-            p.payload,
-            digest,
-            p.track,
-            CHAIN_FORMAT,
-        )
-        for seq, p, digest in assigned.new
-    ]
+    return [list(column) for column in zip(*assigned.rows(recorded_at), strict=True)]
 
 
 class PgWriter:
@@ -202,7 +184,7 @@ class PgWriter:
         if not assigned.new:
             return assigned.results
         if len(assigned.new) == 1:
-            statement, values = _FAST_ONE, [*_rows(assigned, at)[0], self._channel]
+            statement, values = _FAST_ONE, [*assigned.rows(at)[0], self._channel]
         else:
             statement, values = _FAST, [*_columns(assigned, at), self._channel]
         try:

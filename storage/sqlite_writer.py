@@ -35,7 +35,7 @@ from typing import Any, Final
 import msgspec
 
 from storage.batch import Assigned, Prepared, assign
-from storage.chain import CHAIN_FORMAT, GENESIS_DIGEST
+from storage.chain import GENESIS_DIGEST
 from storage.checkpoint import Checkpointer
 from storage.errors import DatabaseError, DatabaseReplacedError, MalformedRowError, StoreError
 from storage.row import COLUMNS
@@ -262,21 +262,7 @@ class SqliteWriter:
                 existing=existing,
                 recorded_at=recorded_at,
             )
-            values = [
-                (
-                    seq,
-                    p.id16,
-                    p.type,
-                    p.version,
-                    p.occurred_at,
-                    recorded_at,
-                    p.payload,
-                    digest,
-                    p.track,
-                    CHAIN_FORMAT,
-                )
-                for seq, p, digest in assigned.new
-            ]
+            values = assigned.rows(recorded_at)
             cursor.executemany(_INSERT, values)
             if values and cursor.rowcount != len(values):
                 cursor.execute("ROLLBACK")
