@@ -183,9 +183,12 @@ def es_single(path: Path, n: int, synchronous: str) -> tuple[float, list[float]]
 
 def es_batched(path: Path, n: int, batch: int, synchronous: str) -> float:
     """eventsourcing: aggregate events mapped (encoded) and inserted by its recorder in batches."""
-    app = _eventsourcing(path, synchronous)
+    return es_batched_on(_eventsourcing(path, synchronous), n, batch)
+
+
+def es_batched_on(app: Any, n: int, batch: int) -> float:
+    """`es_batched` on an eventsourcing application of any recorder (SQLite or PostgreSQL)."""
     listener = _listener_class()()
-    pending = []
     for i in range(n):
         listener.report(i)
     pending = listener.collect_events()

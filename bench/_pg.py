@@ -129,21 +129,7 @@ def es_single(url: PgUrl, n: int) -> float:
 
 def es_batched(url: PgUrl, n: int, batch: int) -> float:
     """eventsourcing on PostgreSQL: mapped events inserted by its recorder in batches."""
-    app = _application(url)
-    listener = _anchors._listener_class()()
-    for i in range(n):
-        listener.report(i)
-    pending = listener.collect_events()
-    started = time.perf_counter()
-    for start in range(0, len(pending), batch):
-        stored = [app.mapper.to_stored_event(e) for e in pending[start : start + batch]]
-        app.recorder.insert_events(stored)
-    elapsed = time.perf_counter() - started
-    count = app.recorder.max_notification_id()
-    app.close()
-    if count != len(pending):
-        raise SystemExit(f"FAILED: eventsourcing recorded {count} of {len(pending)} events")
-    return (len(pending) - 1) / elapsed
+    return _anchors.es_batched_on(_application(url), n, batch)
 
 
 def es_build(url: PgUrl, events: Iterator[NewEvent]) -> int:
