@@ -15,10 +15,10 @@ import psycopg
 
 from adapters.bootstrap import open_log, sources
 from bench import _pg
+from bench import _workloads as workloads
 from bench._anchors import raw_values
 from bench._common import new_event, percentile
 from domain.codec import EventCodec
-from storage.chain import first_break
 from storage.location import PgUrl
 from storage.migrate import ensure_schema
 from storage.pg_store import PgEventStore
@@ -36,61 +36,18 @@ async def schema(base: PgUrl, *, tables: bool = True) -> PgUrl:
     return url
 
 
-async def _check(store: PgEventStore, expected: int) -> None:
-    rows = await anyio.to_thread.run_sync(lambda: list(store.iter_rows()))
-    if len(rows) != expected:
-        raise SystemExit(f"FAILED: {expected} events acknowledged, {len(rows)} in the log")
-    broken = first_break(rows)
-    if broken is not None:
-        raise SystemExit(f"FAILED: hash chain broken at {broken.seq}: {broken.reason}")
-
-
 async def tb_single(url: PgUrl, n: int) -> tuple[float, list[float]]:
-    store = await PgEventStore.open(url, clock=sources().clock)
-    events = [new_event(i) for i in range(n)]
-    latencies = []
-    started = time.perf_counter()
-    for event in events:
-        t0 = time.perf_counter()
-        await store.append([event])
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - started
-    await _check(store, n)
-    await store.aclose()
-    return n / elapsed, latencies
+    return await workloads.single(await PgEventStore.open(url, clock=sources().clock), n)
 
 
 async def tb_concurrent(url: PgUrl, clients: int, per_client: int) -> tuple[float, list[float]]:
     store = await PgEventStore.open(url, clock=sources().clock)
-    events = [new_event(i) for i in range(clients * per_client)]
-    latencies: list[float] = []
-
-    async def client(c: int) -> None:
-        for j in range(per_client):
-            t0 = time.perf_counter()
-            await store.append([events[c * per_client + j]])
-            latencies.append(time.perf_counter() - t0)
-
-    started = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for c in range(clients):
-            tg.start_soon(client, c)
-    elapsed = time.perf_counter() - started
-    await _check(store, len(events))
-    await store.aclose()
-    return len(events) / elapsed, latencies
+    return await workloads.concurrent(store, clients, per_client)
 
 
 async def tb_batched(url: PgUrl, batches: int, size: int = 1000) -> float:
     store = await PgEventStore.open(url, clock=sources().clock)
-    all_events = [[new_event(b * size + i) for i in range(size)] for b in range(batches)]
-    started = time.perf_counter()
-    for events in all_events:
-        await store.append(events)
-    elapsed = time.perf_counter() - started
-    await _check(store, batches * size)
-    await store.aclose()
-    return batches * size / elapsed
+    return await workloads.batched(store, batches, size)
 
 
 async def _thread(fn: Callable[..., Any], *a: Any) -> Any:

@@ -26,7 +26,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -36,10 +35,10 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.bootstrap import sources  # noqa: E402
+from bench import _workloads as workloads  # noqa: E402
 from bench._anchors import es_batched, es_single, raw_append, raw_values  # noqa: E402
 from bench._common import new_event, percentile  # noqa: E402
 from domain.codec import EventCodec  # noqa: E402
-from storage.chain import first_break  # noqa: E402
 from storage.sqlite_file import Synchronous  # noqa: E402
 from storage.sqlite_store import SqliteEventStore  # noqa: E402
 
@@ -50,61 +49,19 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-async def _check(store: SqliteEventStore, expected: int) -> None:
-    rows = await anyio.to_thread.run_sync(lambda: list(store.iter_rows()))
-    if len(rows) != expected:
-        raise SystemExit(f"FAILED: {expected} events acknowledged, {len(rows)} in the log")
-    broken = first_break(rows)
-    if broken is not None:
-        raise SystemExit(f"FAILED: hash chain broken at {broken.seq}: {broken.reason}")
-
-
 async def tb_single(path: Path, n: int, synchronous: Synchronous) -> tuple[float, list[float]]:
     store = await SqliteEventStore.open(path, clock=sources().clock, synchronous=synchronous)
-    events = [new_event(i) for i in range(n)]
-    latencies = []
-    started = time.perf_counter()
-    for event in events:
-        t0 = time.perf_counter()
-        await store.append([event])
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - started
-    await _check(store, n)
-    await store.aclose()
-    return n / elapsed, latencies
+    return await workloads.single(store, n)
 
 
 async def tb_concurrent(path: Path, clients: int, per_client: int) -> tuple[float, list[float]]:
     store = await SqliteEventStore.open(path, clock=sources().clock)
-    events = [new_event(i) for i in range(clients * per_client)]
-    latencies: list[float] = []
-
-    async def client(c: int) -> None:
-        for j in range(per_client):
-            t0 = time.perf_counter()
-            await store.append([events[c * per_client + j]])
-            latencies.append(time.perf_counter() - t0)
-
-    started = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for c in range(clients):
-            tg.start_soon(client, c)
-    elapsed = time.perf_counter() - started
-    await _check(store, len(events))
-    await store.aclose()
-    return len(events) / elapsed, latencies
+    return await workloads.concurrent(store, clients, per_client)
 
 
 async def tb_batched(path: Path, batches: int, size: int = 1000) -> float:
     store = await SqliteEventStore.open(path, clock=sources().clock)
-    all_events = [[new_event(b * size + i) for i in range(size)] for b in range(batches)]
-    started = time.perf_counter()
-    for events in all_events:
-        await store.append(events)
-    elapsed = time.perf_counter() - started
-    await _check(store, batches * size)
-    await store.aclose()
-    return batches * size / elapsed
+    return await workloads.batched(store, batches, size)
 
 
 def _p99(latencies: list[float]) -> float:

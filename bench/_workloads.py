@@ -1,0 +1,70 @@
+"""The append workloads of bench/append.py, on any event store (SQLite or PostgreSQL): each
+opened store is appended to, checked (every acknowledged event in the log, the chain verifying)
+and closed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+
+from bench._common import new_event
+from storage.chain import first_break
+
+
+async def check(store: Any, expected: int) -> None:
+    rows = await anyio.to_thread.run_sync(lambda: list(store.iter_rows()))
+    if len(rows) != expected:
+        raise SystemExit(f"FAILED: {expected} events acknowledged, {len(rows)} in the log")
+    broken = first_break(rows)
+    if broken is not None:
+        raise SystemExit(f"FAILED: hash chain broken at {broken.seq}: {broken.reason}")
+
+
+async def single(store: Any, n: int) -> tuple[float, list[float]]:
+    """One client, one event per append: events/s and each append's latency."""
+    events = [new_event(i) for i in range(n)]
+    latencies = []
+    started = time.perf_counter()
+    for event in events:
+        t0 = time.perf_counter()
+        await store.append([event])
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    await check(store, n)
+    await store.aclose()
+    return n / elapsed, latencies
+
+
+async def concurrent(store: Any, clients: int, per_client: int) -> tuple[float, list[float]]:
+    """`clients` tasks appending single events at once (group commit)."""
+    events = [new_event(i) for i in range(clients * per_client)]
+    latencies: list[float] = []
+
+    async def client(c: int) -> None:
+        for j in range(per_client):
+            t0 = time.perf_counter()
+            await store.append([events[c * per_client + j]])
+            latencies.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for c in range(clients):
+            tg.start_soon(client, c)
+    elapsed = time.perf_counter() - started
+    await check(store, len(events))
+    await store.aclose()
+    return len(events) / elapsed, latencies
+
+
+async def batched(store: Any, batches: int, size: int = 1000) -> float:
+    """Batches of `size` events per append: events/s."""
+    all_events = [[new_event(b * size + i) for i in range(size)] for b in range(batches)]
+    started = time.perf_counter()
+    for events in all_events:
+        await store.append(events)
+    elapsed = time.perf_counter() - started
+    await check(store, batches * size)
+    await store.aclose()
+    return batches * size / elapsed
