@@ -235,12 +235,12 @@ def candidates(state: State, basis: ChunkKey, playback: Playback, now: int) -> l
     # lands on it.
     # Only a chunk likely enough to render is wanted for it (a seeker's track, not a long
     # track's every chunk for a listener who seeked once).
-    landings = [i for i in range(count) if i != c]
     seeks = listener.seek * (count - c - 1 + left)
-    landing = 1.0 - (1.0 - 1.0 / len(landings)) ** seeks if landings else 0.0
+    landing = 1.0 - (1.0 - 1.0 / (count - 1)) ** seeks if count > 1 else 0.0
     if landing >= SEEK_RENDER:
-        for i in landings:
-            add("L2", p, i, landing, seek=True)
+        for i in range(count):
+            if i != c:
+                add("L2", p, i, landing, seek=True)
     if following is not None:
         tier: TierName = "L1" if listener.skip > L1_SKIP else "L2"
         out.append((tier, following, listener.skip, worth_rendering(listener.skip, 0)))
