@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from tests.support.mounts import MountRefused, fill, remount, tmpfs
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(900)]
 
 CYCLES = 6
+Mend = Callable[[], object]
 HOSTILE_REQUESTS = 300
 #: Posts of the player acknowledged after each fault, before the next.
 ACKED_BETWEEN = 20
@@ -79,21 +80,23 @@ def finish(tally: Tally) -> None:
 async def test_the_write_lock_held_elsewhere_again_and_again(make_config: ConfigMaker) -> None:
     tally = Tally("log: write lock held past the busy timeout")
     config = msgspec.structs.replace(make_config(workers=1), busy_timeout_s=0.3)
+
+    async def hold_the_lock() -> Mend:
+        other = sqlite3.connect(config.db, isolation_level=None, check_same_thread=False)
+        try:
+            await anyio.to_thread.run_sync(other.execute, "BEGIN IMMEDIATE")
+        except BaseException:
+            other.close()
+            raise
+
+        def release() -> None:
+            other.execute("ROLLBACK")
+            other.close()
+
+        return release
+
     async with serving(config) as (service, load, _):
-        for _ in range(CYCLES):
-            tally.injected += 1
-            other = sqlite3.connect(config.db, isolation_level=None, check_same_thread=False)
-            try:
-                await anyio.to_thread.run_sync(other.execute, "BEGIN IMMEDIATE")
-                degraded = await until_degraded(service, DEADLINE_S)
-                reported = await says(load, "log", "degraded")
-            finally:
-                other.execute("ROLLBACK")
-                other.close()
-            if degraded and reported and await recovered(service, load):
-                tally.survived += 1
-            else:
-                tally.notes.append(f"cycle {tally.injected}: {degraded=} {reported=}")
+        await _log_cycles(service, load, tally, hold_the_lock)
         await settle(service, load, tally)
     finish(tally)
 
@@ -124,24 +127,33 @@ async def test_the_database_disk_filled_again_and_again(
 ) -> None:
     tally = Tally("log: its disk full")
     config = msgspec.structs.replace(make_config(workers=1), db=small_disk / "tierbuffer.db")
+
+    async def fill_the_disk() -> Mend:
+        return fill(small_disk).unlink
+
     async with serving(config) as (service, load, _):
-        for _ in range(CYCLES):
-            tally.injected += 1
-            filler = fill(small_disk)
-            try:
-                degraded = await until_degraded(service, DEADLINE_S)
-                reported = await says(load, "log", "degraded")
-            finally:
-                filler.unlink()
-            if degraded and reported and await recovered(service, load):
-                tally.survived += 1
-            else:
-                tally.notes.append(f"cycle {tally.injected}: {degraded=} {reported=}")
+        await _log_cycles(service, load, tally, fill_the_disk)
         await settle(service, load, tally)
     finish(tally)
 
 
-Mend = Callable[[], object]
+async def _log_cycles(
+    service: Service, load: Load, tally: Tally, break_log: Callable[[], Awaitable[Mend]]
+) -> None:
+    """Each cycle: break the log, wait for the service to say it is degraded, mend the log,
+    wait for it to write again by itself."""
+    for _ in range(CYCLES):
+        tally.injected += 1
+        mend = await break_log()
+        try:
+            degraded = await until_degraded(service, DEADLINE_S)
+            reported = await says(load, "log", "degraded")
+        finally:
+            mend()
+        if degraded and reported and await recovered(service, load):
+            tally.survived += 1
+        else:
+            tally.notes.append(f"cycle {tally.injected}: {degraded=} {reported=}")
 
 
 async def _chunk_store_cycles(
