@@ -15,7 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from domain.events import Paused
 from storage.chain import first_break
@@ -24,7 +24,7 @@ from storage.location import PgUrl
 from storage.migrate import alembic_config, ensure_schema, head_revision
 from storage.pg_log import open_pg_log
 from storage.pg_store import PgEventStore
-from storage.pg_writer import LOCK_SQL
+from storage.pg_writer import append_lock
 from storage.projector import load_state, replay, verify
 from storage.schema import metadata
 from tests.support.clock import FixedClock
@@ -95,11 +95,13 @@ async def test_an_append_waits_for_the_append_lock_then_gives_up_busy(
     store = await PgEventStore.open(pg_url, clock=clock, busy_timeout_s=0.3)
     try:
         await store.append([new_event(Paused())])
-        with psycopg.connect(pg_url.url) as holder:
-            holder.execute(f"SELECT {LOCK_SQL}")  # held until this transaction ends
+        engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(pg_url.url))
+        with engine.connect() as holder:
+            holder.execute(select(append_lock()))  # held until this transaction ends
             with pytest.raises(DatabaseBusyError):
                 await store.append([new_event(Paused())])
             holder.rollback()
+        engine.dispose()
         assert await store.last_seq() == 1
         assert await store.append([new_event(Paused())]) == [2]
         assert first_break(store.iter_rows()) is None
