@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import anyio
@@ -70,25 +71,38 @@ class PgReader:
         return [row_from_values(tuple(values)) for values in page]
 
     def _pages(self, after: int) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows after `after`, page by page, on a connection of the walk's own.
+        """The rows after `after`, page by page, on a connection of the walk's own; the next
+        page is read by a helper thread while the caller works through this one.
 
         Sent on the psycopg connection under the engine's, with a binary cursor, rather than
         through `Connection.execute`: measured on this machine (100 000 rows, 4 rounds
         interleaved, load 1.2), pages came at 407 000 rows/s through `execute` (text results,
         each row wrapped) and 789 000 rows/s this way, half the read's cost before verification;
-        the bulk replay would have lost a fifth of its speed."""
+        the bulk replay would have lost a fifth of its speed. Of a page's time, about three
+        quarters is the server's and the wire's (the GIL released), which the read ahead hides
+        behind the caller's verifying and folding."""
         try:
-            with self._engine.connect() as connection:
+            with (
+                self._engine.connect() as connection,
+                ThreadPoolExecutor(1, thread_name_prefix="pg-walk") as ahead,
+            ):
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
                 cursor = driver_connection(connection.connection).cursor(binary=True)
+
+                def page_after(seq: int) -> list[tuple[Any, ...]]:
+                    cursor.execute(_WALK.sql, _WALK.params(after=seq), prepare=True)
+                    rows: list[tuple[Any, ...]] = cursor.fetchall()
+                    return rows
+
+                coming = ahead.submit(page_after, after)
                 while True:
-                    cursor.execute(_WALK.sql, _WALK.params(after=after), prepare=True)
-                    page = cursor.fetchall()
+                    page = coming.result()
+                    if len(page) == WALK_PAGE:
+                        coming = ahead.submit(page_after, page[-1][0])
                     if page:
                         yield page
                     if len(page) < WALK_PAGE:
                         return
-                    after = page[-1][0]
         except DRIVER_ERRORS as e:
             raise translate(self.where, e) from e
 
