@@ -40,7 +40,9 @@ from storage.sqlite_rows import row_from_values
 WALK_PAGE: Final = 5000
 _ROWS: Final = select(*[events.c[name] for name in COLUMNS]).order_by(events.c.seq)
 #: The walk's page: sent on the psycopg connection, in binary (see `PgReader._pages`).
-_WALK: Final = DriverStatement(_ROWS.where(events.c.seq > bindparam("after")).limit(WALK_PAGE))
+_WALK: Final = DriverStatement(
+    _ROWS.where(events.c.seq > bindparam("after")).limit(bindparam("page"))
+)
 _HASH_AT: Final = select(events.c.hash).where(events.c.seq == bindparam("seq"))
 _LAST_SEQ: Final = select(func.max(events.c.seq))
 
@@ -88,20 +90,21 @@ class PgReader:
             ):
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
                 cursor = driver_connection(connection.connection).cursor(binary=True)
+                size = WALK_PAGE
 
                 def page_after(seq: int) -> list[tuple[Any, ...]]:
-                    cursor.execute(_WALK.sql, _WALK.params(after=seq), prepare=True)
+                    cursor.execute(_WALK.sql, _WALK.params(after=seq, page=size), prepare=True)
                     rows: list[tuple[Any, ...]] = cursor.fetchall()
                     return rows
 
                 coming = ahead.submit(page_after, after)
                 while True:
                     page = coming.result()
-                    if len(page) == WALK_PAGE:
+                    if len(page) == size:
                         coming = ahead.submit(page_after, page[-1][0])
                     if page:
                         yield page
-                    if len(page) < WALK_PAGE:
+                    if len(page) < size:
                         return
         except DRIVER_ERRORS as e:
             raise translate(self.where, e) from e

@@ -68,6 +68,25 @@ async def test_a_reader_never_sees_a_gap_while_two_stores_append(
         await b.aclose()
 
 
+async def test_a_walk_reads_every_row_once_across_pages_and_may_stop_early(
+    pg_url: PgUrl, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storage.pg_reader.WALK_PAGE", 3)
+    store = await PgEventStore.open(pg_url, clock=clock)
+    try:
+        await store.append([new_event(Paused()) for _ in range(10)])
+        assert [r.seq for r in store.iter_rows()] == list(range(1, 11))
+        assert [r.seq for r in store.iter_recorded(after=2)] == list(range(3, 11))
+        assert [r.seq for r in store.iter_rows(after=9)] == [10]
+        assert list(store.iter_rows(after=10)) == []
+        walk = store.iter_recorded(after=0)
+        assert [next(walk).seq for _ in range(4)] == [1, 2, 3, 4]
+        walk.close()  # the page read ahead is waited for, the walk's connection given back
+        assert await store.append([new_event(Paused())]) == [11]
+    finally:
+        await store.aclose()
+
+
 async def test_two_stores_on_one_log_take_turns(pg_url: PgUrl, clock: FixedClock) -> None:
     """Each store's head in memory goes stale when the other appends: the optimistic commit is
     refused whole and redone under the lock, so the chain never forks."""
