@@ -81,7 +81,7 @@ async def test_a_walk_reads_every_row_once_across_pages_and_may_stop_early(
         assert list(store.iter_rows(after=10)) == []
         walk = store.iter_recorded(after=0)
         assert [next(walk).seq for _ in range(4)] == [1, 2, 3, 4]
-        walk.close()  # the page read ahead is waited for, the walk's connection given back
+        walk.close()  # gives the walk's connection back
         assert await store.append([new_event(Paused())]) == [11]
     finally:
         await store.aclose()
