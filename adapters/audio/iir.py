@@ -144,7 +144,8 @@ def sosfilt(
     """Filter each row of (signals, frames) `x` through the sections `sos` (rows [b0, b1, b2,
     1, a1, a2]) in series, from the state `zi` ((sections, signals, 2); rest when None).
     Returns the float64 output, (signals, frames) (a view into a larger array), and the state
-    after the last frame."""
+    after the last frame. `x` must be finite (decoding sanitises it): a NaN would spoil its
+    whole group of `GROUP` blocks, not only what follows it as in a sample loop."""
     sos = np.ascontiguousarray(sos, dtype=np.float64)
     if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
         raise ValueError("sos must be rows of [b0, b1, b2, 1, a1, a2]")
