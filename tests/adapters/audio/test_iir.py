@@ -9,7 +9,9 @@ import pytest
 from adapters.audio.analysis import k_weighting
 from adapters.audio.dsp import Band
 from adapters.audio.iir import BLOCK, GROUP, sosfilt
+from adapters.audio.presets import TrackLevel, chain_for
 from adapters.audio.truepeak import PHASES, _phase
+from domain.events import PRESETS
 
 CHAINS = {
     "warm-like": (
@@ -59,6 +61,21 @@ def test_the_cascade_is_the_loop_to_round_off(name: str, frames: int) -> None:
     assert got.shape == x.shape and end.shape == zi.shape
     assert np.abs(got - want).max() <= 1e-11 * max(scale, 1.0)
     assert np.abs(end - want_end).max() <= 1e-11 * max(float(np.abs(want_end).max()), 1.0)
+
+
+@pytest.mark.parametrize("rate", [8000, 192000])
+def test_every_preset_and_the_k_weighting_at_extreme_rates(rate: int) -> None:
+    """Poles closest to the unit circle (192 kHz) and corners pushed to the top (8 kHz)."""
+    rng = np.random.default_rng(rate)
+    chains = [k_weighting(rate)] + [
+        sos_of(chain_for(preset, 1.0, TrackLevel()).bands, rate)
+        for preset in PRESETS
+        if chain_for(preset, 1.0, TrackLevel()).bands
+    ]
+    for sos in chains:
+        x = 0.3 * rng.standard_normal((1, GROUP * BLOCK + 900))
+        want, _ = loop(sos, x, np.zeros((len(sos), 1, 2)))
+        assert np.abs(sosfilt(sos, x)[0] - want).max() < 1e-10
 
 
 def test_a_signal_fed_in_pieces_is_the_signal_fed_whole() -> None:
