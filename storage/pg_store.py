@@ -1,6 +1,7 @@
 """The PostgreSQL event store: the writer (`pg_writer`, group commit in one statement) and the
 reader (`pg_reader`, paged reads in autocommit) behind the `EventStore` port, plus `changes()`,
-the log's change feed (`LISTEN` on the channel every commit notifies).
+the log's change feed (`LISTEN` on the channel every commit notifies). Written with SQLAlchemy
+Core over the tables of `storage.schema`, on the store's engines (`storage.pg_engine`).
 
 One log per schema: the tables live in the connection's `current_schema()` (the `public`
 schema unless the URL sets `options=-csearch_path=…`), and the append lock, the service lock and
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Final
+from typing import Final
 
 import anyio
-import psycopg
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.codec import EventCodec
 from domain.events import NewEvent, Recorded
@@ -23,9 +25,10 @@ from storage.errors import StoreClosedError, StoreError
 from storage.eventstore import LogReads, RowFilter
 from storage.location import PgUrl
 from storage.migrate import ensure_schema
+from storage.pg_engine import DIALECT, DRIVER_ERRORS, PgEngines, driver_connection
 from storage.pg_errors import translate
 from storage.pg_reader import PgReader
-from storage.pg_writer import PgWriter, channel_sql
+from storage.pg_writer import PgWriter, channel
 from storage.row import StoredRow
 
 logger = logging.getLogger(__name__)
@@ -34,39 +37,13 @@ logger = logging.getLogger(__name__)
 BUSY_TIMEOUT_S: Final = 5.0
 
 
-class PgConnector:
-    """Opens connections to one database, with the settings every store connection has."""
-
-    def __init__(self, where: PgUrl, *, busy_timeout_s: float, name: str) -> None:
-        self.where = where
-        given = psycopg.conninfo.conninfo_to_dict(where.url).get("options") or ""
-        # Added to the URL's own options (a search_path, say), not in their place.
-        self._options = f"{given} -c lock_timeout={int(busy_timeout_s * 1000)}".strip()
-        self._name = name
-
-    def _kwargs(self) -> dict[str, Any]:
-        return {"autocommit": True, "application_name": self._name, "options": self._options}
-
-    async def connect(self) -> psycopg.AsyncConnection[Any]:
-        try:
-            return await psycopg.AsyncConnection.connect(self.where.url, **self._kwargs())
-        except psycopg.Error as e:
-            raise translate(self.where, e) from e
-
-    def connect_sync(self) -> psycopg.Connection[Any]:
-        try:
-            return psycopg.connect(self.where.url, **self._kwargs())
-        except psycopg.Error as e:
-            raise translate(self.where, e) from e
-
-
 class PgEventStore(LogReads):
     def __init__(
         self,
         where: PgUrl,
         writer: PgWriter,
         reader: PgReader,
-        connector: PgConnector,
+        engine: AsyncEngine,
         *,
         codec: EventCodec,
         channel: str,
@@ -76,7 +53,7 @@ class PgEventStore(LogReads):
         self.channel = channel
         self._writer = writer
         self._reader = reader
-        self._connector = connector
+        self._engine = engine
         self._closed = False
 
     @classmethod
@@ -92,18 +69,23 @@ class PgEventStore(LogReads):
         """Open the log in the database at `where` (which must exist), migrating its schema
         when allowed; `migrate=False` refuses one not at the head revision."""
         await ensure_schema(where, upgrade=migrate)
-        connector = PgConnector(where, busy_timeout_s=busy_timeout_s, name="tierbuffer")
-        reading = await connector.connect()
+        engines = PgEngines(where, busy_timeout_s=busy_timeout_s, name="tierbuffer")
+        engine = engines.async_engine()
         try:
-            cursor = await reading.execute(f"SELECT {channel_sql()}")
-            found = await cursor.fetchone()
-        except psycopg.Error as e:
-            await reading.close()
+            reading = await engine.connect()
+        except DRIVER_ERRORS as e:
+            await engine.dispose()
             raise translate(where, e) from e
-        channel = str(found[0]) if found else "tierbuffer_events"
-        writer = PgWriter(where, connector.connect, clock=clock, channel=channel)
-        reader = PgReader(where, reading, connector.connect_sync)
-        return cls(where, writer, reader, connector, codec=codec or EventCodec(), channel=channel)
+        try:
+            await reading.execution_options(isolation_level="AUTOCOMMIT")
+            name = str((await reading.execute(select(channel()))).scalar_one())
+        except DRIVER_ERRORS as e:
+            await reading.close()
+            await engine.dispose()
+            raise translate(where, e) from e
+        writer = PgWriter(where, engine, clock=clock, channel=name)
+        reader = PgReader(where, reading, engines.sync_engine())
+        return cls(where, writer, reader, engine, codec=codec or EventCodec(), channel=name)
 
     async def append(self, events: Sequence[NewEvent]) -> list[int]:
         if self._closed:
@@ -132,18 +114,24 @@ class PgEventStore(LogReads):
         anyone (any process, any host), as PostgreSQL delivers its notifications; commits close
         together may arrive as one. Ends with a StoreError when the listening connection is
         lost (`storage.eventstore.ChangeFeed`)."""
-        connection = await self._connector.connect()
+        listen = text(f"LISTEN {DIALECT.identifier_preparer.quote(self.channel)}")
         try:
-            await connection.execute(
-                psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel))
-            )
+            connection = await self._engine.connect()
+        except DRIVER_ERRORS as e:
+            raise translate(self.path, e) from e
+        try:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(listen)
+            driver = driver_connection(await connection.get_raw_connection())
             yield 0
-            async for note in connection.notifies():
+            async for note in driver.notifies():
                 yield int(note.payload) if note.payload.isdigit() else 0
-        except psycopg.Error as e:
+        except DRIVER_ERRORS as e:
             raise translate(self.path, e) from e
         finally:
             with anyio.CancelScope(shield=True):
+                # Closed, not pooled: a connection still listening is nobody else's.
+                await connection.invalidate()
                 await connection.close()
 
     async def aclose(self) -> None:
@@ -155,3 +143,4 @@ class PgEventStore(LogReads):
         except StoreError:
             logger.warning("closing the log's writer on %s failed", self.path)
         await self._reader.aclose()
+        await self._engine.dispose()

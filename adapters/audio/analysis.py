@@ -18,8 +18,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal  # type: ignore[import-untyped]
 
+from adapters.audio import iir
 from adapters.audio.decode import DecodedAudio, chunk_frames, open_audio
 from adapters.audio.errors import AudioReadError
 from domain.events import ChunkAnalysed, FrameSpan, TrackAnalysed
@@ -55,15 +55,14 @@ class LoudnessMeter:
 
     def __init__(self, sample_rate: int, channels: int) -> None:
         self._sos = k_weighting(sample_rate)
-        self._state = np.zeros((self._sos.shape[0], 2, channels))
+        self._state = np.zeros((self._sos.shape[0], channels, 2))
         self._step = max(1, round(0.1 * sample_rate))  # 100 ms: a quarter of a gating block
         self._carry = np.zeros((0, channels))
         self._steps: list[float] = []
 
     def feed(self, samples: npt.NDArray[np.float32]) -> None:
-        weighted, self._state = signal.sosfilt(
-            self._sos, samples.astype(np.float64), axis=0, zi=self._state
-        )
+        filtered, self._state = iir.sosfilt(self._sos, samples.T, self._state)
+        weighted = filtered.T
         data = np.concatenate((self._carry, weighted)) if self._carry.size else weighted
         whole = data.shape[0] // self._step * self._step
         if whole:

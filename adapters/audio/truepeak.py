@@ -14,7 +14,6 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage  # type: ignore[import-untyped]
 
 Signal = npt.NDArray[np.float32]
 Blocks = npt.NDArray[np.float64]
@@ -58,14 +57,25 @@ _BODY: Final = _banded(0, _ROW)  # the row's own frames
 _TAIL: Final = _banded(_ROW, _TAPS - 1)  # the next row's first frames
 
 
+def _phase(x: Signal, taps: npt.NDArray[np.float32]) -> Signal:
+    """One phase of the interpolation at every frame of (channels, frames) `x`: point n is
+    the taps over frames n - 6 .. n + 5, zeros outside `x`."""
+    frames = x.shape[1]
+    padded = np.pad(x.astype(np.float64), ((0, 0), (_HALO, _TAPS - 1 - _HALO)))
+    y = np.zeros(x.shape)
+    for k, tap in enumerate(taps.tolist()):
+        y += tap * padded[:, k : k + frames]
+    out: Signal = y.astype(np.float32)
+    return out
+
+
 def _interpolated_peak(x: Signal) -> float:
     """Largest |value| of the 4x oversampled (channels, frames) signal, samples included."""
     if x.size == 0:
         return 0.0
     peak = float(np.abs(x).max())
     for taps in PHASES:
-        y = ndimage.correlate1d(x, taps, axis=1, mode="constant")
-        peak = max(peak, float(np.abs(y).max()))
+        peak = max(peak, float(np.abs(_phase(x, taps)).max()))
     return peak
 
 
@@ -171,6 +181,5 @@ def oversampled_magnitude(x: Signal) -> Signal:
     """max over the four phases of |interpolated value|, per (channel, frame)."""
     out = np.abs(x)
     for taps in PHASES:
-        y = ndimage.correlate1d(x, taps, axis=1, mode="constant")
-        np.maximum(out, np.abs(y), out=out)
+        np.maximum(out, np.abs(_phase(x, taps)), out=out)
     return out

@@ -1,7 +1,7 @@
 """`tierbuffer render FILE --preset NAME [--intensity X] [--start S] [--seconds N] --out OUT.flac`:
 preview a preset on any audio file, through the code path the service renders chunks with.
 
-Wired in by the CLI with `cli_render.register(sub)`. numpy, scipy and soundfile are imported
+Wired in by the CLI with `cli_render.register(sub)`. numpy and soundfile are imported
 when the command runs, not when the CLI starts. Bad input is one line on stderr and exit 2.
 """
 

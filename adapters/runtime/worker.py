@@ -1,6 +1,6 @@
 """A render worker process: `python -m adapters.runtime.worker PARENT_PID`.
 
-It imports only what rendering and analysis need (numpy, scipy, soundfile and the audio code —
+It imports only what rendering and analysis need (numpy, soundfile and the audio code —
 never the CLI, the HTTP stack or the database), announces itself ready, then runs the jobs its
 parent sends, one at a time, for as long as the parent lives.
 

@@ -15,7 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from domain.events import Paused
 from storage.chain import first_break
@@ -24,7 +24,7 @@ from storage.location import PgUrl
 from storage.migrate import alembic_config, ensure_schema, head_revision
 from storage.pg_log import open_pg_log
 from storage.pg_store import PgEventStore
-from storage.pg_writer import LOCK_SQL
+from storage.pg_writer import append_lock
 from storage.projector import load_state, replay, verify
 from storage.schema import metadata
 from tests.support.clock import FixedClock
@@ -68,6 +68,25 @@ async def test_a_reader_never_sees_a_gap_while_two_stores_append(
         await b.aclose()
 
 
+async def test_a_walk_reads_every_row_once_across_pages_and_may_stop_early(
+    pg_url: PgUrl, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("storage.pg_reader.WALK_PAGE", 3)
+    store = await PgEventStore.open(pg_url, clock=clock)
+    try:
+        await store.append([new_event(Paused()) for _ in range(10)])
+        assert [r.seq for r in store.iter_rows()] == list(range(1, 11))
+        assert [r.seq for r in store.iter_recorded(after=2)] == list(range(3, 11))
+        assert [r.seq for r in store.iter_rows(after=9)] == [10]
+        assert list(store.iter_rows(after=10)) == []
+        walk = store.iter_recorded(after=0)
+        assert [next(walk).seq for _ in range(4)] == [1, 2, 3, 4]
+        walk.close()  # gives the walk's connection back
+        assert await store.append([new_event(Paused())]) == [11]
+    finally:
+        await store.aclose()
+
+
 async def test_two_stores_on_one_log_take_turns(pg_url: PgUrl, clock: FixedClock) -> None:
     """Each store's head in memory goes stale when the other appends: the optimistic commit is
     refused whole and redone under the lock, so the chain never forks."""
@@ -95,11 +114,13 @@ async def test_an_append_waits_for_the_append_lock_then_gives_up_busy(
     store = await PgEventStore.open(pg_url, clock=clock, busy_timeout_s=0.3)
     try:
         await store.append([new_event(Paused())])
-        with psycopg.connect(pg_url.url) as holder:
-            holder.execute(f"SELECT {LOCK_SQL}")  # held until this transaction ends
+        engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(pg_url.url))
+        with engine.connect() as holder:
+            holder.execute(select(append_lock()))  # held until this transaction ends
             with pytest.raises(DatabaseBusyError):
                 await store.append([new_event(Paused())])
             holder.rollback()
+        engine.dispose()
         assert await store.last_seq() == 1
         assert await store.append([new_event(Paused())]) == [2]
         assert first_break(store.iter_rows()) is None

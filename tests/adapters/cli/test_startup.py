@@ -1,6 +1,6 @@
 """Start-up: the modules each quick command loads, listed in a fresh interpreter.
 
-A command that only reads the log must not pay for the audio stack (numpy, scipy, soundfile), the
+A command that only reads the log must not pay for the audio stack (numpy, soundfile), the
 HTTP stack (starlette, uvicorn), SQLAlchemy/aiosqlite or Alembic: each costs 0.1-1 s to import,
 more than the whole command. The timing itself is measured by bench/startup.py; this test lists
 what is imported, which does not depend on how loaded the machine is.
@@ -20,7 +20,6 @@ from tests.support.events import session_lines, write_session
 
 HEAVY = (
     "numpy",
-    "scipy",
     "soundfile",
     "starlette",
     "uvicorn",

@@ -11,6 +11,7 @@ import anyio
 import psutil
 import pytest
 
+from adapters.runtime import specs
 from adapters.runtime.pool import Worker, WorkerPool
 
 pytestmark = pytest.mark.anyio
@@ -19,6 +20,7 @@ DEADLINE_S = 60.0
 SPIN = "tests.adapters.runtime.pool_jobs:spin"
 HANG = "tests.adapters.runtime.pool_jobs:hang"
 PID = "os:getpid"
+MODULES = "tests.adapters.runtime.pool_jobs:modules"
 
 
 async def until(pool: WorkerPool, predicate: Callable[[], bool]) -> None:
@@ -32,8 +34,8 @@ async def until(pool: WorkerPool, predicate: Callable[[], bool]) -> None:
 
 
 @asynccontextmanager
-async def running(size: int) -> AsyncIterator[WorkerPool]:
-    pool = WorkerPool(size, preload=[SPIN])
+async def running(size: int, preload: tuple[str, ...] = (SPIN,)) -> AsyncIterator[WorkerPool]:
+    pool = WorkerPool(size, preload=preload)
     async with anyio.create_task_group() as tg:
         await tg.start(pool.run)
         await until(pool, lambda: len(pool.idle) == size)
@@ -149,10 +151,21 @@ async def test_a_worker_that_dies_is_reported_and_replaced(pool: WorkerPool) -> 
 
 async def test_the_workers_import_only_what_rendering_needs(pool: WorkerPool) -> None:
     worker = await _take(pool)
-    reply = await pool.call(worker, "tests.adapters.runtime.pool_jobs:modules", (), timeout_s=30)
+    reply = await pool.call(worker, MODULES, (), timeout_s=30)
     heavy = {"adapters.cli", "adapters.http", "adapters.bootstrap", "sqlalchemy", "starlette"}
     assert reply.kind == "done" and not heavy & set(reply.result)
     assert "numpy" in reply.result
+
+
+async def test_a_render_worker_does_without_scipy() -> None:
+    """What the service's workers preload renders and analyses without scipy, which would cost
+    each worker about 0.9 s of CPU and 70 MB before its first render (`bench/iir.py`)."""
+    async with running(1, (specs.RENDER, specs.ANALYSE, specs.LEVEL)) as started:
+        worker = await _take(started)
+        reply = await started.call(worker, MODULES, (), timeout_s=30)
+    assert reply.kind == "done", reply
+    assert {"numpy", "soundfile", "adapters.audio"} <= set(reply.result)
+    assert "scipy" not in reply.result
 
 
 async def test_stopping_the_pool_ends_its_processes() -> None:
