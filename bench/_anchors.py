@@ -24,7 +24,7 @@ from domain.events import DomainEvent, NewEvent, Recorded
 from domain.projection import evolve
 from domain.state import State
 from storage.batch import assign, prepare
-from storage.chain import CHAIN_FORMAT, GENESIS_DIGEST
+from storage.chain import GENESIS_DIGEST
 from storage.checkpoint import Checkpointer
 from storage.row import COLUMNS
 
@@ -36,11 +36,7 @@ def raw_values(events: list[NewEvent], codec: Any) -> list[tuple[Any, ...]]:
     assigned = assign(
         [prepare(codec, events)], last_seq=0, last_hash=GENESIS_DIGEST, existing={}, recorded_at=0
     )
-    return [
-        (seq, p.id16, p.type, p.version, p.occurred_at, 0)
-        + (p.payload, digest, p.track, CHAIN_FORMAT)
-        for seq, p, digest in assigned.new
-    ]
+    return list(assigned.rows(0))
 
 
 def raw_append(

@@ -13,12 +13,24 @@ from msgspec.structs import replace
 
 from domain import habits
 from domain.events import ChunkKey, StoreFault
-from domain.state import Budgets, Cache, Failure, Held, Job, State, TierName, Want
+from domain.state import (
+    Budgets,
+    Cache,
+    Failure,
+    Held,
+    Job,
+    Playback,
+    State,
+    TierName,
+    Track,
+    Want,
+)
 from domain.tiers import (
     TIERS,
     TIMEOUT_MS,
-    at_playhead,
+    at_playhead_of,
     before_checkpoint,
+    before_checkpoint_of,
     budgets_in_force,
     candidates,
     chunk_id,
@@ -189,12 +201,20 @@ def replan(state: State, now: int) -> State:
 def needs_replan(state: State, now: int) -> bool:
     """Whether time or the playhead moved the plan's inputs since it was made (a retry came due,
     the playhead passed its chunk's checkpoint or left the chunk)."""
-    cache = state.cache
+    playback = state.playback
+    track = state.tracks.get(playback.track) if playback.track is not None else None
+    return not plan_holds(state.cache, playback, track, now)
+
+
+def plan_holds(cache: Cache, playback: Playback, track: Track | None, now: int) -> bool:
+    """`not needs_replan` for this cache and playback, the playing track already looked up (None:
+    nothing known plays): what the fold asks for every position report."""
     if cache.replan_at is not None and now >= cache.replan_at:
-        return True
-    if cache.checkpoint and not before_checkpoint(state, now):
-        return True
-    return not at_playhead(state, now, cache.basis)
+        return False
+    duration = None if track is None else track.duration_ms
+    if cache.checkpoint and not before_checkpoint_of(playback, duration, now):
+        return False
+    return at_playhead_of(playback, track, now, cache.basis)
 
 
 def place(state: State, ident: str, now: int) -> State:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Final, Generic, TypeVar, cast
+from typing import Final, Generic, TypeVar, cast, overload
 
 V = TypeVar("V")
+T = TypeVar("T")
 
 _BITS: Final = 5
 _WIDTH: Final = 1 << _BITS
+_MASK: Final = _WIDTH - 1
 _DEPTHS: Final = 7  # 7 levels of 5 bits cover the 32-bit hash; keys alike beyond share a bucket
 
 
@@ -45,11 +47,12 @@ def _slot(code: int, depth: int) -> int:
 class PMap(Mapping[str, V]):
     """An immutable mapping of text keys; `set`/`delete` share all but one path with `self`."""
 
-    __slots__ = ("_root", "_size")
+    __slots__ = ("_root", "_size", "_last")
 
     def __init__(self, items: Mapping[str, V] | Iterable[tuple[str, V]] = ()) -> None:
         self._root: _Node = {}
         self._size = 0
+        self._last: _Leaf[object] | None = None
         pairs = items.items() if isinstance(items, Mapping) else items
         for key, value in pairs:
             self._root, added = _put(self._root, _hash(key), 0, key, value)
@@ -58,7 +61,7 @@ class PMap(Mapping[str, V]):
     @classmethod
     def _of(cls, root: _Node, size: int) -> PMap[V]:
         made: PMap[V] = cls.__new__(cls)
-        made._root, made._size = root, size
+        made._root, made._size, made._last = root, size, None
         return made
 
     def set(self, key: str, value: V) -> PMap[V]:
@@ -78,6 +81,26 @@ class PMap(Mapping[str, V]):
             raise KeyError(key)
         return cast(V, found.value)
 
+    @overload
+    def get(self, key: str, /) -> V | None: ...
+    @overload
+    def get(self, key: str, /, default: V | T) -> V | T: ...
+
+    def get(self, key: str, /, default: object = None) -> object:
+        """`Mapping.get` in one walk down the trie, remembering the entry found: the fold looks
+        up the playing track on nearly every event, in a map that rarely changes (the map is
+        immutable, so what it found stays true)."""
+        last = self._last
+        if last is not None and last.key == key:
+            return last.value
+        if type(key) is not str:
+            return default if key not in self else self[key]
+        found = _find(self._root, _hash(key), key)
+        if found is None:
+            return default
+        self._last = found
+        return found.value
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and _find(self._root, _hash(key), key) is not None
 
@@ -92,15 +115,19 @@ class PMap(Mapping[str, V]):
 
 
 def _find(node: _Node, code: int, key: str) -> _Leaf[object] | None:
-    for depth in range(_DEPTHS):
-        child = node.get(_slot(code, depth))
+    for _ in range(_DEPTHS):
+        child = node.get(code & _MASK)
         if child is None:
             return None
-        if isinstance(child, _Leaf):
-            return child if child.key == key else None
-        if isinstance(child, tuple):
-            return next((leaf for leaf in child if leaf.key == key), None)
-        node = child  # type: ignore[assignment]
+        kind = type(child)
+        if kind is _Leaf:
+            leaf = cast(_Leaf[object], child)
+            return leaf if leaf.key == key else None
+        if kind is tuple:
+            bucket = cast(tuple[_Leaf[object], ...], child)
+            return next((leaf for leaf in bucket if leaf.key == key), None)
+        node = cast(_Node, child)
+        code >>= _BITS
     return None
 
 

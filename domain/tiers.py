@@ -85,7 +85,11 @@ def _playhead_index(state: State, now: int) -> int:
     playback = state.playback
     if playback.track is None:
         return -1
-    track = state.tracks.get(playback.track)
+    return playhead_index_of(playback, state.tracks.get(playback.track), now)
+
+
+def playhead_index_of(playback: Playback, track: Track | None, now: int) -> int:
+    """`_playhead_index` given the playing track, already looked up (None: not known)."""
     if track is None:
         return -1
     count = chunk_count(track.duration_ms)
@@ -124,17 +128,18 @@ def playhead_key(state: State, now: int) -> ChunkKey | None:
     )
 
 
-def at_playhead(state: State, now: int, key: ChunkKey | None) -> bool:
-    """`playhead_key(state, now) == key`, without building a key: the fold asks this for every
-    position report, and the answer is nearly always yes."""
-    index = _playhead_index(state, now)
+def at_playhead_of(playback: Playback, track: Track | None, now: int, key: ChunkKey | None) -> bool:
+    """`playhead_key(...) == key` without building a key, given the playing track, already
+    looked up (None: nothing known plays): the fold asks this for every position report, and
+    the answer is nearly always yes."""
+    index = -1 if playback.track is None else playhead_index_of(playback, track, now)
     if index < 0 or key is None:
         return index < 0 and key is None
-    playback = state.playback
     return (
         key.index == index
         and key.track == playback.track
-        and key.revision == state.tracks[key.track].revision
+        and track is not None
+        and key.revision == track.revision
         and key.preset == playback.preset
         and key.intensity_tenths == playback.intensity_tenths
     )
@@ -260,8 +265,14 @@ def before_checkpoint(state: State, now: int) -> bool:
     playback = state.playback
     if playback.status != "playing" or playback.track is None:
         return False
-    position = playback.position_at(now, state.duration_of(playback.track))
-    return position % CHUNK_MS < CHECKPOINT_MS
+    return before_checkpoint_of(playback, state.duration_of(playback.track), now)
+
+
+def before_checkpoint_of(playback: Playback, duration_ms: int | None, now: int) -> bool:
+    """`before_checkpoint` given the playing track's duration (None: not known)."""
+    if playback.status != "playing" or playback.track is None:
+        return False
+    return playback.position_at(now, duration_ms) % CHUNK_MS < CHECKPOINT_MS
 
 
 def worth_rendering(probability: float, ahead: int) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, cast
 
 import msgspec
 
@@ -35,32 +35,40 @@ class Prepared(msgspec.Struct, frozen=True):
     part: bytes
 
 
-class Assigned(msgspec.Struct, frozen=True):
-    """The new rows of a commit as (seq, event, digest), the sequence numbers answered to each
-    batch, and the chain's head after it."""
+Row = tuple[int, bytes, str, int, int, int, bytes, bytes, str | None, int]
 
-    new: list[tuple[int, Prepared, bytes]]
+
+class Assigned(msgspec.Struct, frozen=True):
+    """The new rows of a commit, in the events table's column order (every store's), the
+    sequence numbers answered to each batch, the chain's head after it, and the recorded-at
+    their hashes were computed with."""
+
+    new: list[Row]
     results: list[list[int]]
     head_seq: int
     head: bytes
+    recorded_at: int
 
     def rows(self, recorded_at: int) -> list[tuple[object, ...]]:
-        """The new rows' column values, in the events table's column order (every store's)."""
-        return [
-            (
-                seq,
-                p.id16,
-                p.type,
-                p.version,
-                p.occurred_at,
-                recorded_at,
-                p.payload,
-                digest,
-                p.track,
-                CHAIN_FORMAT,
-            )
-            for seq, p, digest in self.new
-        ]
+        """The new rows' column values; `recorded_at` must be the one they were hashed with."""
+        if recorded_at != self.recorded_at:
+            raise ValueError(f"rows hashed at {self.recorded_at}, asked for at {recorded_at}")
+        return cast(list[tuple[object, ...]], self.new)
+
+
+def _row(seq: int, p: Prepared, recorded_at: int, digest: bytes) -> Row:
+    return (
+        seq,
+        p.id16,
+        p.type,
+        p.version,
+        p.occurred_at,
+        recorded_at,
+        p.payload,
+        digest,
+        p.track,
+        CHAIN_FORMAT,
+    )
 
 
 def _distinct(batches: Sequence[Sequence[Prepared]]) -> bool:
@@ -110,7 +118,7 @@ def assign(
 
     `existing` maps already-stored event ids (of this batch) to their sequence numbers.
     """
-    new: list[tuple[int, Prepared, bytes]] = []
+    new: list[Row] = []
     results: list[list[int]] = []
     seq, prev = last_seq, last_hash
     if not existing and _distinct(batches):  # the usual case: every event is new
@@ -119,9 +127,9 @@ def assign(
             for p in batch:
                 seq += 1
                 prev = link(prev, seq, recorded_at, p.part)
-                new.append((seq, p, prev))
+                new.append(_row(seq, p, recorded_at, prev))
             results.append(list(range(first, seq + 1)))
-        return Assigned(new, results, seq, prev)
+        return Assigned(new, results, seq, prev, recorded_at)
     seen = dict(existing)
     for batch in batches:
         seqs = []
@@ -132,8 +140,8 @@ def assign(
                 continue
             seq += 1
             prev = link(prev, seq, recorded_at, p.part)
-            new.append((seq, p, prev))
+            new.append(_row(seq, p, recorded_at, prev))
             seen[p.event_id] = seq
             seqs.append(seq)
         results.append(seqs)
-    return Assigned(new, results, seq, prev)
+    return Assigned(new, results, seq, prev, recorded_at)

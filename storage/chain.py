@@ -66,6 +66,11 @@ def event_part(
     )
 
 
+#: Format 2's whole input, `link` and `event_part` in one: prev, seq, recorded_at, id_hex, type,
+#: version, occurred_at, track, payload.
+_FORMAT_2: Final[bytes] = b"%s2\x1f%d\x1f%d\x1f%s\x1f%s\x1f%d\x1f%d\x1f%s\x1f%s"
+
+
 def link(prev: bytes, seq: int, recorded_at: int, part: bytes) -> bytes:
     """Format 2: the digest of the row at `seq` after the row whose digest is `prev`."""
     return _sha256(b"%s2\x1f%d\x1f%d\x1f%s" % (prev, seq, recorded_at, part)).digest()
@@ -213,6 +218,53 @@ class ChainWalk:
         self.prev = digest
         self.next_seq += 1
         return True
+
+    def step_current(
+        self,
+        seq: int,
+        id_hex: bytes,
+        event_type: bytes,
+        version: int,
+        occurred_at: int,
+        recorded_at: int,
+        track: str | None,
+        payload: bytes,
+        digest: bytes,
+    ) -> bool:
+        """`step` on a row of the current format whose id and type are already bytes: the
+        replay's hot path, one formatting and one SHA-256; anything amiss goes through `step`,
+        which says why."""
+        if seq == self.next_seq and self.broken is None:
+            expected = _sha256(
+                _FORMAT_2
+                % (
+                    self.prev,
+                    seq,
+                    recorded_at,
+                    id_hex,
+                    event_type,
+                    version,
+                    occurred_at,
+                    b"null" if track is None else _json.encode(track),
+                    payload,
+                )
+            ).digest()
+            if expected == digest:
+                self.prev = digest
+                self.next_seq = seq + 1
+                return True
+        return self.step(
+            seq,
+            id_hex.decode(),
+            event_type.decode(),
+            version,
+            occurred_at,
+            recorded_at,
+            track,
+            payload,
+            digest,
+            CHAIN_FORMAT,
+        )
 
     def fail(self, seq: int, reason: str) -> None:
         """A row that hashes right but cannot be used (its payload does not decode)."""

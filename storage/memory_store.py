@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 
 import anyio
@@ -43,21 +44,24 @@ class InMemoryEventStore(LogReads):
                 recorded_at=recorded_at,
             )
             await anyio.lowlevel.checkpoint()
-            for seq, p, digest in assigned.new:
+            for row in assigned.new:
+                seq, id16, kind, version, at, recorded, payload, digest, track, chain = row
+                event_id = str(uuid.UUID(bytes=id16))
                 self._rows.append(
                     StoredRow(
                         seq,
-                        p.event_id,
-                        p.type,
-                        p.version,
-                        p.occurred_at,
-                        recorded_at,
-                        p.payload,
+                        event_id,
+                        kind,
+                        version,
+                        at,
+                        recorded,
+                        payload,
                         digest.hex(),
-                        p.track,
+                        track,
+                        chain,
                     )
                 )
-                self._ids[p.event_id] = seq
+                self._ids[event_id] = seq
         return assigned.results[0]
 
     async def _fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:

@@ -5,7 +5,7 @@ Application code never creates tables itself; `storage.migrate` runs Alembic.
 `events` holds the log (`storage.row.LogRow`): the event id as its 16 bytes and the chain hash as
 its 32-byte digest (`storage.sqlite_rows`), `chain` the format the hash was computed with
 (`storage.chain`). A snapshot is bound to the chain by `chain_hash`, the hash of the event at its
-`seq`.
+`seq`. `ix_events_track` is partial: it leaves out the rows whose track is NULL.
 
 Sequence numbers are 64-bit on both dialects: SQLite's INTEGER is (and must stay spelled so, to be
 the rowid), PostgreSQL's INTEGER is not, so `seq` is BIGINT there.
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -45,7 +46,13 @@ events = Table(
     Column("track", Text, nullable=True),
     Column("chain", Integer, nullable=False),
     UniqueConstraint("event_id", name="uq_events_event_id"),
-    Index("ix_events_track", "track"),
+    # Only the rows that name a track (most events name none): `track = ?` implies it.
+    Index(
+        "ix_events_track",
+        "track",
+        sqlite_where=text("track IS NOT NULL"),
+        postgresql_where=text("track IS NOT NULL"),
+    ),
 )
 
 snapshots = Table(

@@ -142,13 +142,21 @@ def _verified(walk: ChainWalk, codec: EventCodec, values: tuple[Any, ...]) -> Re
         or type(version) is not int
         or type(occurred_at) is not int
         or type(recorded_at) is not int
+        or (track is not None and type(track) is not str)
     ):
         return _verified_slowly(walk, codec, values)
     id_hex = raw_id.hex()
-    step = walk.step(
-        seq, id_hex, kind, version, occurred_at, recorded_at, track, payload, digest, chain
-    )
-    if not step:
+    if not walk.step_current(
+        seq,
+        id_hex.encode(),
+        kind.encode(),
+        version,
+        occurred_at,
+        recorded_at,
+        track,
+        payload,
+        digest,
+    ):
         return None
     event_id = f"{id_hex[:8]}-{id_hex[8:12]}-{id_hex[12:16]}-{id_hex[16:20]}-{id_hex[20:]}"
     return Recorded(seq, event_id, occurred_at, recorded_at, codec.decode(kind, version, payload))

@@ -54,3 +54,13 @@ def test_a_large_map_is_found_and_changed_without_touching_the_old_one() -> None
     assert len(many) == 5000 and many["k4242"] == 4242
     fewer = many.delete("k4242").delete("nope")
     assert "k4242" not in fewer and len(fewer) == 4999 and "k4242" in many
+
+
+def test_get_answers_each_map_for_itself_after_sets_and_deletes() -> None:
+    before = PMap({"a": 1, "b": 2})
+    assert before.get("a") == 1  # remembered by `before`
+    after = before.set("a", 10).delete("b")
+    assert after.get("a") == 10
+    assert after.get("b") is None and after.get("b", 0) == 0
+    assert before.get("a") == 1 and before.get("b") == 2
+    assert before.get(3, "none") == "none"  # type: ignore[call-overload]

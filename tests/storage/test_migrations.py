@@ -230,3 +230,36 @@ async def test_the_track_column_of_an_old_row_is_checked_against_its_event(
     assert report.chain_break is not None and report.chain_break.seq == seq
     assert "track" in report.chain_break.reason
     assert raised.value.seq == seq
+
+
+# --- the upgrade of a log written at revision 0002 ---------------------------------------------
+
+FIXTURE_0002 = Path(__file__).with_name("fixtures") / "log-0002.db"
+_TRACK_QUERY = "SELECT seq FROM events WHERE track = 't1' ORDER BY seq"
+
+
+@pytest.mark.anyio
+async def test_a_0002_log_keeps_its_rows_and_indexes_only_the_rows_that_name_a_track(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE_0002, db)
+    assert revision_of(db) == ["0002"]
+    before = sqlite_rows(db, "SELECT * FROM events ORDER BY seq")
+    by_track = sqlite_rows(db, _TRACK_QUERY)
+    assert sqlite_rows(db, "SELECT COUNT(*) FROM events WHERE track IS NULL") != [(0,)]
+    async with open_sqlite_log(db, clock=FixedClock(), create=False, migrate=True) as log:
+        assert sqlite_rows(db, "SELECT * FROM events ORDER BY seq") == before
+        assert (await verify(log.events, log.snapshots)).ok
+        assert [(r.seq,) async for r in log.events.read_rows(track="t1")] == by_track
+        assert await log.events.append(mixed_events(30, seed=5)) == list(range(241, 271))
+        assert first_break(list(log.events.iter_rows())) is None
+    assert revision_of(db) == [head_revision()] and schema_of(db) == expected_schema()
+    ((sql,),) = sqlite_rows(db, "SELECT sql FROM sqlite_master WHERE name = 'ix_events_track'")
+    assert sql.endswith("WHERE track IS NOT NULL")
+    entries = sqlite_rows(
+        db, "SELECT COUNT(*) FROM events INDEXED BY ix_events_track WHERE track > ''"
+    )
+    assert entries == sqlite_rows(db, "SELECT COUNT(*) FROM events WHERE track IS NOT NULL")
+    plan = " ".join(str(row) for row in sqlite_rows(db, f"EXPLAIN QUERY PLAN {_TRACK_QUERY}"))
+    assert "ix_events_track" in plan

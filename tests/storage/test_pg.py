@@ -242,6 +242,13 @@ async def test_a_0001_log_is_upgraded_on_postgresql_and_keeps_verifying(
         assert [r.chain for r in stored[238:242]] == [1, 1, 2, 2]
         assert first_break(stored) is None
         assert (await load_state(log.events, log.snapshots)).state == await replay(log.events)
+        by_track = [r.seq async for r in log.events.read_rows(track="t1")]
+        assert by_track == [r.seq for r in stored if r.track == "t1"] and by_track
+    # 0003: the track index leaves out the rows that name no track.
+    ((definition,),) = pg_rows(
+        pg_url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_events_track'"
+    )
+    assert definition.endswith("WHERE (track IS NOT NULL)")
 
 
 async def test_a_log_in_a_schema_named_by_the_url_stays_there(
