@@ -95,6 +95,8 @@ async def one_round(folder: Path, args: argparse.Namespace, figures: Figures) ->
             es, _ = await sync_path(es_single, folder / f"es{next(counter)}.db", n, sync)  # type: ignore[misc]
             figures[f"eventsourcing app.save per event, {sync}"].append(es)
             figures[f"ratio tierbuffer / eventsourcing, single, {sync}"].append(tb / es)
+            # The ceiling of that ratio: one client cannot commit faster than raw sqlite3 does.
+            figures[f"ratio raw / eventsourcing, single, {sync}"].append(raw / es)
         if sync == "NORMAL":
             figures["_raw_normal"].append(raw)
 
