@@ -1,0 +1,93 @@
+"""The SQLite writer's hand-back of answers: a caller cancelled while its commit runs is not
+answered (the others in its group are), and answers from the writer thread reach every event
+loop whose callers took part in the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from domain.events import PositionReported
+from storage.chain import first_break
+from storage.sqlite_store import SqliteEventStore
+from storage.sqlite_writer import _answer
+from tests.support.clock import FixedClock
+from tests.support.events import new_event
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_caller_cancelled_before_its_group_commits_is_not_answered_and_the_rest_are(
+    db_path: Path, clock: FixedClock
+) -> None:
+    store = await SqliteEventStore.open(db_path, clock=clock)
+    try:
+        events = [new_event(PositionReported(position_ms=i)) for i in range(3)]
+        with anyio.fail_after(10):
+            doomed = asyncio.ensure_future(store.append([events[0]]))
+            others = [asyncio.ensure_future(store.append([e])) for e in events[1:]]
+            await asyncio.sleep(0)  # each task has gathered its event; the flush comes next
+            assert not doomed.done()
+            doomed.cancel()  # its future is cancelled before the flush answers it
+            assert sorted(s for r in await asyncio.gather(*others) for s in r) == [2, 3]
+            with pytest.raises(asyncio.CancelledError):
+                await doomed
+        # Its event was committed with the group: a retry with the same id gets its number.
+        assert await store.append([events[0]]) == [1]
+        assert await store.last_seq() == 3
+        assert first_break(store.iter_rows()) is None
+    finally:
+        await store.aclose()
+
+
+@pytest.fixture
+def other_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in a thread of its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+async def _result_on(loop: asyncio.AbstractEventLoop, future: asyncio.Future[list[int]]) -> object:
+    async def wait() -> object:
+        return await future
+
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(wait(), loop))
+
+
+async def test_answers_from_the_writer_thread_reach_each_callers_own_loop(
+    other_loop: asyncio.AbstractEventLoop,
+) -> None:
+    here = asyncio.get_running_loop()
+    futures = [here.create_future(), other_loop.create_future(), here.create_future()]
+    await anyio.to_thread.run_sync(_answer, futures, [[1], [2, 3], [4]])
+    with anyio.fail_after(10):
+        assert await futures[0] == [1]
+        assert await futures[2] == [4]
+        assert await _result_on(other_loop, futures[1]) == [2, 3]
+
+
+async def test_a_failed_commit_is_every_callers_error_on_every_loop(
+    other_loop: asyncio.AbstractEventLoop,
+) -> None:
+    here = asyncio.get_running_loop()
+    futures = [other_loop.create_future(), here.create_future()]
+    error = OSError("the commit failed")
+    await anyio.to_thread.run_sync(_answer, futures, error)
+    with anyio.fail_after(10):
+        with pytest.raises(OSError) as raised:
+            await futures[1]
+        assert raised.value is error
+        with pytest.raises(OSError):
+            await _result_on(other_loop, futures[0])
