@@ -24,11 +24,13 @@ so several processes can append to one file and the chain is always extended und
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Final
 
@@ -40,10 +42,9 @@ from storage.row import COLUMNS
 from storage.sqlite_file import BUSY_CODES, FileIdentity, primary_code, translate, wal_path
 from storage.sqlite_rows import id_bytes, id_text
 
-_INSERT = (
-    f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))}) "
-    "ON CONFLICT(event_id) DO NOTHING"
-)
+#: Rows per INSERT statement at most: the largest power of two whose parameters stay within
+#: 999, the limit of SQLite before 3.32 (64 rows of 10 columns).
+MAX_INSERT_ROWS: Final[int] = 1 << ((999 // len(COLUMNS)).bit_length() - 1)
 _ID_CHUNK = 500
 #: Groups larger than this commit on the writer thread, so the event loop is never held long.
 INLINE_EVENTS: Final[int] = 256
@@ -279,8 +280,7 @@ class SqliteWriter:
                 recorded_at=recorded_at,
             )
             values = assigned.rows(recorded_at)
-            cursor.executemany(_INSERT, values)
-            if values and cursor.rowcount != len(values):
+            if _insert(cursor, values) != len(values):
                 cursor.execute("ROLLBACK")
                 if lookup:
                     raise DatabaseError(self.path, "event ids changed under a write lock")
@@ -325,6 +325,32 @@ class SqliteWriter:
         if type(digest) is not bytes or len(digest) != 32:
             raise MalformedRowError(seq, "its hash is not a 32-byte digest: cannot chain onto it")
         return seq, digest
+
+
+@functools.cache
+def _insert_rows(count: int) -> str:
+    """The INSERT of `count` rows in one statement (a retried id is skipped, not an error)."""
+    row = f"({','.join('?' * len(COLUMNS))})"
+    return (
+        f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {','.join([row] * count)} "
+        "ON CONFLICT(event_id) DO NOTHING"
+    )
+
+
+def _insert(cursor: sqlite3.Cursor, values: list[tuple[object, ...]]) -> int:
+    """Insert the rows; how many went in. Several rows per statement cost SQLite and the driver
+    less than a statement run per row (`executemany`); statements of powers of two rows (at most
+    MAX_INSERT_ROWS) keep the statements few enough for the connection's statement cache."""
+    inserted, start, left = 0, 0, len(values)
+    while left:
+        count = min(MAX_INSERT_ROWS, 1 << (left.bit_length() - 1))
+        chunk = values[start : start + count]
+        cursor.execute(
+            _insert_rows(count), chunk[0] if count == 1 else list(chain.from_iterable(chunk))
+        )
+        inserted += cursor.rowcount
+        start, left = start + count, left - count
+    return inserted
 
 
 def _stored_ids(cursor: sqlite3.Cursor, batches: list[list[Prepared]]) -> dict[str, int]:

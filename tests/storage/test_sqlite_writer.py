@@ -1,6 +1,6 @@
-"""The SQLite writer's hand-back of answers: a caller cancelled while its commit runs is not
-answered (the others in its group are), and answers from the writer thread reach every event
-loop whose callers took part in the commit."""
+"""The SQLite writer: a caller cancelled while its commit runs is not answered (the others in its
+group are); answers from the writer thread reach every event loop whose callers took part in the
+commit; a group's rows go in as a few multi-row statements, retried ids among them included."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from domain.events import PositionReported
 from storage.chain import first_break
 from storage.sqlite_store import SqliteEventStore
-from storage.sqlite_writer import _answer
+from storage.sqlite_writer import MAX_INSERT_ROWS, _answer
 from tests.support.clock import FixedClock
-from tests.support.events import new_event
+from tests.support.events import mixed_events, new_event
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +91,46 @@ async def test_a_failed_commit_is_every_callers_error_on_every_loop(
         assert raised.value is error
         with pytest.raises(OSError):
             await _result_on(other_loop, futures[0])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 63, 64, 65, 100, 129, 1000])
+async def test_a_group_of_any_size_goes_in_whole_as_few_multi_row_statements(
+    db_path: Path, clock: FixedClock, size: int
+) -> None:
+    store = await SqliteEventStore.open(db_path, clock=clock)
+    inserts: list[str] = []
+    store._writer._connection.set_trace_callback(
+        lambda sql: inserts.append(sql) if sql.startswith("INSERT INTO events") else None
+    )
+    try:
+        first = await store.append(mixed_events(3, seed=1))
+        inserts.clear()
+        events = mixed_events(size, seed=size)
+        assert await store.append(events) == list(range(4, 4 + size))
+        # Whole statements of MAX_INSERT_ROWS rows, then one per power of two of the rest.
+        full, rest = divmod(size, MAX_INSERT_ROWS)
+        assert len(inserts) == full + rest.bit_count()
+        rows = list(store.iter_rows())
+        assert [r.seq for r in rows] == [*first, *range(4, 4 + size)]
+        assert [r.event_id for r in rows[3:]] == [e.event_id for e in events]
+        assert first_break(rows) is None
+    finally:
+        await store.aclose()
+
+
+async def test_retried_ids_among_new_ones_in_a_large_group_get_their_stored_numbers(
+    db_path: Path, clock: FixedClock
+) -> None:
+    store = await SqliteEventStore.open(db_path, clock=clock)
+    try:
+        old = mixed_events(100, seed=3)
+        assert await store.append(old) == list(range(1, 101))
+        new = mixed_events(50, seed=4)
+        mixed = [e for pair in zip(old[::2], new, strict=True) for e in pair] + old[1::2]
+        expected = [s for pair in zip(range(1, 101, 2), range(101, 151), strict=True) for s in pair]
+        assert await store.append(mixed) == expected + list(range(2, 101, 2))
+        rows = list(store.iter_rows())
+        assert [r.event_id for r in rows] == [e.event_id for e in old + new]
+        assert first_break(rows) is None
+    finally:
+        await store.aclose()
