@@ -8,7 +8,9 @@ group is small; a group that is large, or that finds another process holding the
 the writer thread, which waits for the lock up to the busy timeout. Measured here, handing a
 commit to a thread and back costs more than the commit itself (see bench/append.py), and an
 uncontended small commit takes tens of microseconds, less than a wake-up. At synchronous=FULL a
-commit waits for an fsync, so every group goes to the thread (`inline=False`).
+commit waits for an fsync, so every group goes to the thread (`inline=False`), which takes every
+group queued while it commits and syncs into its next commit. A group's rows go in as multi-row
+INSERTs (`_insert`), not one statement run per row.
 
 Whoever commits answers the callers only after COMMIT returned and the database file and its WAL
 are still the files the store opened (`FileIdentity`): an append that went to a deleted or

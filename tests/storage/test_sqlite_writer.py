@@ -134,3 +134,34 @@ async def test_retried_ids_among_new_ones_in_a_large_group_get_their_stored_numb
         assert first_break(rows) is None
     finally:
         await store.aclose()
+
+
+async def test_at_full_groups_queued_while_the_thread_commits_share_its_next_commit(
+    db_path: Path, clock: FixedClock
+) -> None:
+    """At synchronous=FULL every commit waits for an fsync on the writer thread; what queues
+    meanwhile goes into one commit after it, so appends share fsyncs."""
+    store = await SqliteEventStore.open(db_path, clock=clock, synchronous="FULL")
+    commits: list[str] = []
+    store._writer._connection.set_trace_callback(
+        lambda sql: commits.append(sql) if sql == "COMMIT" else None
+    )
+    lock = store._writer._lock
+    try:
+        with anyio.fail_after(10):
+            lock.acquire()  # the thread takes the first group and waits here, as in a commit
+            try:
+                tasks = []
+                for i in range(5):  # five groups, one per loop iteration
+                    event = new_event(PositionReported(position_ms=i))
+                    tasks.append(asyncio.ensure_future(store.append([event])))
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
+                assert not any(t.done() for t in tasks)
+            finally:
+                lock.release()
+            assert sorted(s for r in await asyncio.gather(*tasks) for s in r) == [1, 2, 3, 4, 5]
+        assert 1 <= len(commits) <= 2, f"{len(commits)} commits for five queued groups"
+        assert first_break(store.iter_rows()) is None
+    finally:
+        await store.aclose()
