@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from domain.errors import TierbufferError
 
 if TYPE_CHECKING:
-    from storage.location import PgUrl
+    from storage.pgurl import PgUrl
 
 
 class StoreError(TierbufferError):

@@ -10,34 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Final
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
-
-import msgspec
+from urllib.parse import urlsplit
 
 from storage.errors import InvalidLocationError
+from storage.pgurl import PgUrl as PgUrl  # re-exported: a Location is a Path or a PgUrl
 
 SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
-
-
-class PgUrl(msgspec.Struct, frozen=True):
-    """A PostgreSQL database, as a libpq URL (`postgresql://user:password@host:port/database`)."""
-
-    url: str
-
-    @property
-    def database(self) -> str:
-        parts = urlsplit(self.url)
-        named = parse_qs(parts.query).get("dbname")
-        return unquote(parts.path.lstrip("/")) or (named[0] if named else "")
-
-    def __str__(self) -> str:
-        """The URL with its password replaced by `***`."""
-        parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        user = parts.username or ""
-        host = parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 Location = Path | PgUrl
