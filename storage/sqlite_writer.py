@@ -38,12 +38,13 @@ from storage.batch import Assigned, Prepared, assign
 from storage.chain import GENESIS_DIGEST
 from storage.checkpoint import Checkpointer
 from storage.errors import DatabaseError, DatabaseReplacedError, MalformedRowError, StoreError
-from storage.row import COLUMNS
+from storage.row import STORED_COLUMNS
 from storage.sqlite_file import BUSY_CODES, FileIdentity, primary_code, translate, wal_path
 from storage.sqlite_rows import id_bytes, id_text
 
 _INSERT = (
-    f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))}) "
+    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) "
+    f"VALUES ({','.join('?' * len(STORED_COLUMNS))}) "
     "ON CONFLICT(event_id) DO NOTHING"
 )
 _ID_CHUNK = 500
