@@ -27,9 +27,13 @@ from domain.state import State
 from storage.batch import assign, prepare
 from storage.chain import GENESIS_DIGEST
 from storage.checkpoint import Checkpointer
-from storage.row import COLUMNS
+from storage.row import STORED_COLUMNS
+from storage.type_codes import SELECT_NAMES, TypeNames
 
-INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})"
+INSERT = (
+    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) "
+    f"VALUES ({','.join('?' * len(STORED_COLUMNS))})"
+)
 
 
 def raw_values(events: list[NewEvent], codec: Any) -> list[tuple[Any, ...]]:
@@ -42,10 +46,11 @@ def raw_values(events: list[NewEvent], codec: Any) -> list[tuple[Any, ...]]:
 
 def _insert_many(connection: sqlite3.Connection, rows: list[tuple[Any, ...]], per: int) -> None:
     """`rows` as INSERTs of `per` rows each (the last may hold fewer)."""
-    one = f"({','.join('?' * len(COLUMNS))})"
+    one = f"({','.join('?' * len(STORED_COLUMNS))})"
+    into = f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES "
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
-        sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {','.join([one] * len(chunk))}"
+        sql = into + ",".join([one] * len(chunk))
         connection.execute(sql, list(itertools.chain.from_iterable(chunk)))
 
 
@@ -109,12 +114,14 @@ def raw_replay_floor_hashed(path: Path) -> float:
     connection = sqlite3.connect(str(path))
     prev = GENESIS_DIGEST
     started = time.perf_counter()
+    names = TypeNames(connection.execute(SELECT_NAMES)).text
     count = 0
-    query = "SELECT seq, event_id, type, version, occurred_at, recorded_at, track, payload, hash "
-    for seq, raw, kind, version, at, rec, track, payload, digest in connection.execute(
-        query + "FROM events ORDER BY seq"
+    query = "SELECT seq, event_id, type_code, version, occurred_at, recorded_lag, track, payload, "
+    for seq, raw, code, version, at, lag, track, payload, digest in connection.execute(
+        query + "hash FROM events ORDER BY seq"
     ):
-        prev = link(prev, seq, rec, event_part(raw.hex(), kind, version, at, track, payload))
+        part = event_part(raw.hex(), names[code], version, at, track, payload)
+        prev = link(prev, seq, at + lag, part)
         if prev != digest:
             raise SystemExit(f"FAILED: the hashed floor disagrees with the chain at {seq}")
         json.loads(payload)

@@ -25,9 +25,12 @@ import psycopg
 from bench import _anchors
 from domain.events import DomainEvent, NewEvent
 from storage.location import PgUrl
-from storage.row import COLUMNS
+from storage.row import STORED_COLUMNS
 
-INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+INSERT = (
+    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(STORED_COLUMNS))})"
+)
 
 
 def fresh_schema(base: PgUrl, name: str) -> PgUrl:

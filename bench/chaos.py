@@ -201,7 +201,10 @@ def _renders_after(db: Path, seq: int, *, within_s: float) -> bool:
     while time.monotonic() < deadline:
         connection = sqlite3.connect(db)
         try:
-            query = "SELECT COUNT(*) FROM events WHERE type = 'ChunkRendered' AND seq > ?"
+            query = (
+                "SELECT COUNT(*) FROM events JOIN event_types ON code = type_code "
+                "WHERE name = 'ChunkRendered' AND seq > ?"
+            )
             if connection.execute(query, (seq,)).fetchone()[0]:
                 return True
         finally:

@@ -29,11 +29,13 @@ from bench._common import new_event  # noqa: E402
 from domain.codec import EventCodec  # noqa: E402
 
 TABLE = """CREATE TABLE events (seq BIGINT PRIMARY KEY, event_id BYTEA NOT NULL UNIQUE,
-type VARCHAR(64) NOT NULL, version INTEGER NOT NULL, occurred_at BIGINT NOT NULL,
-recorded_at BIGINT NOT NULL, payload BYTEA NOT NULL, hash BYTEA NOT NULL, track TEXT,
+type_code SMALLINT NOT NULL, version INTEGER NOT NULL, occurred_at BIGINT NOT NULL,
+recorded_lag BIGINT NOT NULL, payload BYTEA NOT NULL, hash BYTEA NOT NULL, track TEXT,
 chain INTEGER NOT NULL)"""
-COLUMNS = "seq, event_id, type, version, occurred_at, recorded_at, payload, hash, track, chain"
-TYPES = ("bigint", "bytea", "text", "int", "bigint", "bigint", "bytea", "bytea", "text", "int")
+COLUMNS = (
+    "seq, event_id, type_code, version, occurred_at, recorded_lag, payload, hash, track, chain"
+)
+TYPES = ("bigint", "bytea", "smallint", "int", "bigint", "bigint", "bytea", "bytea", "text", "int")
 
 
 def load() -> str:

@@ -1,7 +1,7 @@
 """Replay speed, cold start and bytes per event of the log, beside its anchors.
 
 Usage: python bench/replay.py [--db postgresql://…] [--events N] [--rounds R] [--keep DIR]
-                              [--no-eventsourcing]
+                              [--no-eventsourcing] [--live N]
 
 With `--db postgresql://…` the log is built on that server (schema `bench_replay` of that
 database, eventsourcing's in `bench_replay_es`) and the floor is psycopg scanning the payloads
@@ -20,6 +20,11 @@ library's SQLite store, then runs R rounds, interleaved:
 It prints min / median / max of each and of the ratios within a round, the load average, the
 database bytes per event of both, and cold starts without and with a snapshot. Every replay must
 reach the same state hash, or the run fails before printing.
+
+The log above is appended in batches of 10 000 long after its events' time, so every row's
+recorded-at is far from its occurred-at. `--live N` also builds the first N of the same events
+recorded as a player sends them while it plays (each appended alone, recorded 3 ms after it
+occurred) and prints that log's bytes per event: what the service's own log holds.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ from storage.location import Location, PgUrl, location  # noqa: E402
 from storage.projector import load_state, replay  # noqa: E402
 
 BATCH = 10_000
+#: How long after it occurred a live event is recorded (`--live`).
+LIVE_LAG_MS = 3
 
 
 def load() -> str:
@@ -68,6 +75,23 @@ async def build(path: Location, n: int) -> None:
     if count != n:
         raise SystemExit(f"FAILED: built {count} events, wanted {n}")
     print(f"built a log of {n:,} events in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+async def build_live(path: Path, n: int) -> None:
+    """The first `n` events recorded as they happen: one append each, LIVE_LAG_MS after it."""
+    now = 0
+
+    def clock() -> int:
+        return now + LIVE_LAG_MS
+
+    async with open_log(path, create=True, migrate=True, clock=clock) as log:
+        for i in range(n):
+            event = new_event(i)
+            now = event.occurred_at
+            await log.events.append([event])
+        count = await log.events.last_seq()
+    if count != n:
+        raise SystemExit(f"FAILED: built {count} live events, wanted {n}")
 
 
 def bytes_per_event(path: Path, table: str) -> tuple[float, float]:
@@ -125,6 +149,7 @@ async def main() -> None:
     parser.add_argument("--keep", type=Path, help="build (or reuse) the databases in this folder")
     parser.add_argument("--no-eventsourcing", action="store_true")
     parser.add_argument("--db", default=None, help="a postgresql:// URL: measure the log there")
+    parser.add_argument("--live", type=int, default=0, help="also measure N events recorded live")
     args = parser.parse_args()
     if args.db is not None:
         await pg_main(args)
@@ -162,10 +187,16 @@ async def main() -> None:
         report(figures)
         print(f"load average after: {load()}")
         tb_bytes, tb_payload = bytes_per_event(path, "events")
-        print(f"\ndatabase bytes per event: tierbuffer {tb_bytes:.0f} (payload {tb_payload:.0f})")
+        print(f"\ndatabase bytes per event: tierbuffer {tb_bytes:.1f} (payload {tb_payload:.0f})")
         if use_es:
             es_bytes, es_payload = bytes_per_event(es_path, "stored_events")
             print(f"{'':26}eventsourcing {es_bytes:.0f} (payload {es_payload:.0f})")
+        if args.live:
+            live = folder / "replay-live.db"
+            if not live.exists():
+                await build_live(live, args.live)
+            live_bytes, _ = bytes_per_event(live, "events")
+            print(f"{'':26}tierbuffer, {args.live:,} events recorded live: {live_bytes:.1f}")
         no_snapshot, with_snapshot = await cold_starts(path, hashes.pop())
         print(f"cold start without snapshot: {no_snapshot:.2f} s; with: {with_snapshot:.3f} s")
 

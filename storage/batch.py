@@ -14,6 +14,7 @@ from domain.codec import EventCodec
 from domain.events import NewEvent, track_of
 from storage.chain import CHAIN_FORMAT, EVENT_PART, link, track_json
 from storage.errors import InvalidEventError
+from storage.type_codes import TYPE_CODES
 
 #: SQLite (and PostgreSQL's BIGINT) keep signed 64-bit integers.
 MAX_MS: Final[int] = 2**63 - 1
@@ -39,11 +40,12 @@ class Prepared(msgspec.Struct, frozen=True):
     part: bytes
 
 
-Row = tuple[int, bytes, str, int, int, int, bytes, bytes, str | None, int]
+Row = tuple[int, bytes, int, int, int, int, bytes, bytes, str | None, int]
 
 
 class Assigned(msgspec.Struct, frozen=True):
-    """The new rows of a commit, in the events table's column order (every store's), the
+    """The new rows of a commit as the events table stores them (every store's
+    `STORED_COLUMNS`: the type as its code, recorded-at as its lag behind occurred-at), the
     sequence numbers answered to each batch, the chain's head after it, and the recorded-at
     their hashes were computed with."""
 
@@ -64,10 +66,10 @@ def _row(seq: int, p: Prepared, recorded_at: int, digest: bytes) -> Row:
     return (
         seq,
         p.id16,
-        p.type,
+        TYPE_CODES[p.type],
         p.version,
         p.occurred_at,
-        recorded_at,
+        recorded_at - p.occurred_at,
         p.payload,
         digest,
         p.track,

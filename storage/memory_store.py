@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 
 import anyio
@@ -15,6 +14,10 @@ from storage.chain import GENESIS
 from storage.errors import StoreClosedError
 from storage.eventstore import LogReads, RowFilter
 from storage.row import StoredRow
+from storage.sqlite_rows import row_from_values
+from storage.type_codes import TYPE_CODES, TypeNames
+
+_NAMES = TypeNames((code, name) for name, code in TYPE_CODES.items())
 
 
 class InMemoryEventStore(LogReads):
@@ -44,24 +47,10 @@ class InMemoryEventStore(LogReads):
                 recorded_at=recorded_at,
             )
             await anyio.lowlevel.checkpoint()
-            for row in assigned.new:
-                seq, id16, kind, version, at, recorded, payload, digest, track, chain = row
-                event_id = str(uuid.UUID(bytes=id16))
-                self._rows.append(
-                    StoredRow(
-                        seq,
-                        event_id,
-                        kind,
-                        version,
-                        at,
-                        recorded,
-                        payload,
-                        digest.hex(),
-                        track,
-                        chain,
-                    )
-                )
-                self._ids[event_id] = seq
+            for values in assigned.rows(recorded_at):  # read back as the SQL stores would
+                row = row_from_values(values, _NAMES)
+                self._rows.append(row)
+                self._ids[row.event_id] = row.seq
         return assigned.results[0]
 
     async def _fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:

@@ -30,20 +30,22 @@ from storage.eventstore import RowFilter
 from storage.location import PgUrl
 from storage.pg_engine import DRIVER_ERRORS, DriverStatement, driver_connection
 from storage.pg_errors import translate
-from storage.row import COLUMNS, StoredRow
-from storage.schema import events
+from storage.row import STORED_COLUMNS, StoredRow
+from storage.schema import event_types, events
 from storage.sqlite_reader import _verified, _why
 from storage.sqlite_rows import row_from_values
+from storage.type_codes import TypeNames
 
 #: Rows per page of the blocking walks.
 WALK_PAGE: Final = 5000
-_ROWS: Final = select(*[events.c[name] for name in COLUMNS]).order_by(events.c.seq)
+_ROWS: Final = select(*[events.c[name] for name in STORED_COLUMNS]).order_by(events.c.seq)
 #: The walk's page: sent on the psycopg connection, in binary (see `PgReader._pages`).
 _WALK: Final = DriverStatement(
     _ROWS.where(events.c.seq > bindparam("after")).limit(bindparam("page"))
 )
 _HASH_AT: Final = select(events.c.hash).where(events.c.seq == bindparam("seq"))
 _LAST_SEQ: Final = select(func.max(events.c.seq))
+_NAMES: Final = select(event_types.c.code, event_types.c.name)
 
 
 class PgReader:
@@ -54,12 +56,14 @@ class PgReader:
         self._lock = anyio.Lock()
         self._sync: Connection | None = None
         self._sync_lock = threading.Lock()
+        self._names = TypeNames()
         self._closed = False
 
     async def fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
         query = _ROWS.where(events.c.seq > wanted.after).limit(limit)
         if wanted.types is not None:
-            query = query.where(events.c.type.in_(sorted(wanted.types)))
+            named = select(event_types.c.code).where(event_types.c.name.in_(sorted(wanted.types)))
+            query = query.where(events.c.type_code.in_(named))
         if wanted.track is not None:
             query = query.where(events.c.track == wanted.track)
         async with self._lock:
@@ -67,12 +71,15 @@ class PgReader:
                 raise StoreClosedError()
             try:
                 page = (await self._connection.execute(query)).all()
+                if self._names.missing(values[2] for values in page):
+                    self._names.load((await self._connection.execute(_NAMES)).tuples())
             except DRIVER_ERRORS as e:
                 raise translate(self.where, e) from e
-        return [row_from_values(tuple(values)) for values in page]
+        return [row_from_values(tuple(values), self._names) for values in page]
 
-    def _pages(self, after: int) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows after `after`, page by page, on a connection of the walk's own.
+    def _pages(self, after: int, names: TypeNames) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows after `after`, page by page, on a connection of the walk's own, which first
+        fills `names` with the log's type codes.
 
         Sent on the psycopg connection under the engine's, with a binary cursor, rather than
         through `Connection.execute`: measured on this machine (100 000 rows, 4 rounds
@@ -83,6 +90,7 @@ class PgReader:
         try:
             with self._engine.connect() as connection:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                names.load(connection.execute(_NAMES).tuples())
                 cursor = driver_connection(connection.connection).cursor(binary=True)
                 while True:
                     cursor.execute(_WALK.sql, _WALK.params(after=after, page=size), prepare=True)
@@ -96,9 +104,10 @@ class PgReader:
             raise translate(self.where, e) from e
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
-        for page in self._pages(after):
+        names = TypeNames()
+        for page in self._pages(after, names):
             for values in page:
-                yield row_from_values(values)
+                yield row_from_values(values, names)
 
     def iter_recorded(self, codec: EventCodec, *, after: int) -> Iterator[Recorded]:
         """Bulk replay: every row verified against the chain on its stored values and decoded
@@ -108,9 +117,10 @@ class PgReader:
         if prev is None:
             raise ChainBrokenError(after, "no such row (the log was cut short?)")
         walk = ChainWalk(prev_hash=prev, next_seq=after + 1)
-        for page in self._pages(after):
+        names = TypeNames()
+        for page in self._pages(after, names):
             for values in page:
-                recorded = _verified(walk, codec, values)
+                recorded = _verified(walk, codec, names, values)
                 if recorded is None:
                     raise ChainBrokenError(*_why(walk))
                 yield recorded

@@ -58,7 +58,7 @@ from storage.errors import DatabaseError, MalformedRowError, StoreClosedError, S
 from storage.location import PgUrl
 from storage.pg_engine import DRIVER_ERRORS, DriverStatement, driver_connection
 from storage.pg_errors import translate
-from storage.row import COLUMNS
+from storage.row import STORED_COLUMNS
 from storage.schema import events
 
 #: The append lock's first key; the second is the log's schema (`append_lock()`).
@@ -86,7 +86,7 @@ def _value_type(column: Any) -> TypeEngine[Any]:
     return Text() if isinstance(column.type, String) else column.type
 
 
-_COLUMNS = [events.c[name] for name in COLUMNS]
+_COLUMNS = [events.c[name] for name in STORED_COLUMNS]
 #: The rows as one array per column (`:seq` holds every row's seq, and so on).
 _ARRAYS = [cast(bindparam(c.name), ARRAY(_value_type(c))) for c in _COLUMNS]
 
@@ -101,11 +101,11 @@ def _optimistic_statement(*, one_row: bool) -> DriverStatement:
         scalars = [cast(bindparam(c.name), _value_type(c)).label(c.name) for c in _COLUMNS]
         rows = select(*scalars).select_from(locked)
     else:
-        unnested = func.unnest(*_ARRAYS).table_valued(*COLUMNS).render_derived(name="v")
-        rows = select(*[unnested.c[name] for name in COLUMNS]).select_from(
+        unnested = func.unnest(*_ARRAYS).table_valued(*STORED_COLUMNS).render_derived(name="v")
+        rows = select(*[unnested.c[name] for name in STORED_COLUMNS]).select_from(
             unnested.join(locked, true())
         )
-    written = insert(events).from_select(COLUMNS, rows).returning(events.c.seq).cte("ins")
+    written = insert(events).from_select(STORED_COLUMNS, rows).returning(events.c.seq).cte("ins")
     notified = func.pg_notify(bindparam("channel", type_=Text), cast(func.max(written.c.seq), Text))
     return DriverStatement(select(func.count(), notified).select_from(written))
 
@@ -114,7 +114,8 @@ _FAST_ONE: Final = _optimistic_statement(one_row=True)
 _FAST: Final = _optimistic_statement(one_row=False)
 _LOCK: Final = select(append_lock())
 _INSERT: Final = insert(events).from_select(
-    COLUMNS, select(func.unnest(*_ARRAYS).table_valued(*COLUMNS).render_derived(name="v"))
+    STORED_COLUMNS,
+    select(func.unnest(*_ARRAYS).table_valued(*STORED_COLUMNS).render_derived(name="v")),
 )
 _STORED_IDS: Final = select(events.c.event_id, events.c.seq).where(
     events.c.event_id == any_(cast(bindparam("ids"), ARRAY(LargeBinary())))
@@ -131,7 +132,8 @@ class _Request(msgspec.Struct):
 
 
 def _columns(assigned: Assigned, recorded_at: int) -> dict[str, list[Any]]:
-    return dict(zip(COLUMNS, map(list, zip(*assigned.rows(recorded_at), strict=True)), strict=True))
+    columns = map(list, zip(*assigned.rows(recorded_at), strict=True))
+    return dict(zip(STORED_COLUMNS, columns, strict=True))
 
 
 class PgWriter:
@@ -259,7 +261,7 @@ class PgWriter:
             return assigned.results
         if len(assigned.new) == 1:
             statement = _FAST_ONE
-            values: dict[str, Any] = dict(zip(COLUMNS, assigned.rows(at)[0], strict=True))
+            values: dict[str, Any] = dict(zip(STORED_COLUMNS, assigned.rows(at)[0], strict=True))
         else:
             statement, values = _FAST, _columns(assigned, at)
         params = statement.params(channel=self._channel, **values)

@@ -29,7 +29,7 @@ from storage.sqlite_file import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
-OUR_TABLES = frozenset({"events", "snapshots", "alembic_version"})
+OUR_TABLES = frozenset({"events", "event_types", "snapshots", "alembic_version"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,12 @@ from domain.events import Recorded, track_of
 from storage.chain import GENESIS, ChainWalk
 from storage.errors import ChainBrokenError, MalformedRowError, StoreClosedError
 from storage.eventstore import TRACK_MISMATCH, RowFilter, to_recorded
-from storage.row import COLUMNS, StoredRow
+from storage.row import STORED_COLUMNS, StoredRow
 from storage.sqlite_file import connect_read_only, translate
 from storage.sqlite_rows import row_from_values
+from storage.type_codes import SELECT_NAMES, TypeNames
 
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"
+_SELECT = f"SELECT {', '.join(STORED_COLUMNS)} FROM events"
 
 
 class SqliteReader:
@@ -34,6 +35,7 @@ class SqliteReader:
         self._busy_timeout_s = busy_timeout_s
         self._limiter = anyio.CapacityLimiter(1)
         self._shared: sqlite3.Connection | None = None
+        self._names = TypeNames()
         self._closed = False
 
     def connect(self) -> sqlite3.Connection:
@@ -54,18 +56,21 @@ class SqliteReader:
         query, params = _page_query(wanted, limit)
         try:
             page = self._shared.execute(query, params).fetchall()
+            if self._names.missing(values[2] for values in page):
+                self._names.load(self._shared.execute(SELECT_NAMES))
         except sqlite3.Error as e:
             raise translate(self.path, e) from e
-        return [row_from_values(values) for values in page]
+        return [row_from_values(values, self._names) for values in page]
 
     def iter_rows(self, *, after: int = 0) -> Iterator[StoredRow]:
         """Blocking iteration for bulk work in a worker thread: one read transaction, paged."""
         connection = self.connect()
         try:
+            names = TypeNames(connection.execute(SELECT_NAMES))
             cursor = connection.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (after,))
             while page := cursor.fetchmany(2000):
                 for values in page:
-                    yield row_from_values(values)
+                    yield row_from_values(values, names)
         except sqlite3.Error as e:
             raise translate(self.path, e) from e
         finally:
@@ -82,10 +87,11 @@ class SqliteReader:
         walk = ChainWalk(prev_hash=prev, next_seq=after + 1)
         connection = self.connect()
         try:
+            names = TypeNames(connection.execute(SELECT_NAMES))
             cursor = connection.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (after,))
             while page := cursor.fetchmany(2000):
                 for values in page:
-                    recorded = _verified(walk, codec, values)
+                    recorded = _verified(walk, codec, names, values)
                     if recorded is None:
                         raise ChainBrokenError(*_why(walk))
                     yield recorded
@@ -130,26 +136,31 @@ class SqliteReader:
                 self._shared = None
 
 
-def _verified(walk: ChainWalk, codec: EventCodec, values: tuple[Any, ...]) -> Recorded | None:
+def _verified(
+    walk: ChainWalk, codec: EventCodec, names: TypeNames, values: tuple[Any, ...]
+) -> Recorded | None:
     """The event of one row if it verifies as the walk's next (None: the walk broke there)."""
-    seq, raw_id, kind, version, occurred_at, recorded_at, payload, digest, track, chain = values
+    seq, raw_id, code, version, occurred_at, lag, payload, digest, track, chain = values
+    kind = names.raw.get(code)
     if (  # the kinds the writer stores (an INTEGER column keeps any REAL that is not whole)
         chain != 2
+        or kind is None
+        or type(code) is not int
         or type(raw_id) is not bytes
         or type(payload) is not bytes
         or type(digest) is not bytes
-        or type(kind) is not str
         or type(version) is not int
         or type(occurred_at) is not int
-        or type(recorded_at) is not int
+        or type(lag) is not int
         or (track is not None and type(track) is not str)
     ):
-        return _verified_slowly(walk, codec, values)
+        return _verified_slowly(walk, codec, names, values)
     id_hex = raw_id.hex()
+    recorded_at = occurred_at + lag
     if not walk.step_current(
         seq,
         id_hex.encode(),
-        kind.encode(),
+        kind,
         version,
         occurred_at,
         recorded_at,
@@ -159,15 +170,16 @@ def _verified(walk: ChainWalk, codec: EventCodec, values: tuple[Any, ...]) -> Re
     ):
         return None
     event_id = f"{id_hex[:8]}-{id_hex[8:12]}-{id_hex[12:16]}-{id_hex[16:20]}-{id_hex[20:]}"
-    return Recorded(seq, event_id, occurred_at, recorded_at, codec.decode(kind, version, payload))
+    event = codec.decode(names.text[code], version, payload)
+    return Recorded(seq, event_id, occurred_at, recorded_at, event)
 
 
 def _verified_slowly(
-    walk: ChainWalk, codec: EventCodec, values: tuple[Any, ...]
+    walk: ChainWalk, codec: EventCodec, names: TypeNames, values: tuple[Any, ...]
 ) -> Recorded | None:
     """Rows of chain format 1, and values we never write (named by MalformedRowError)."""
     try:
-        row = row_from_values(values)
+        row = row_from_values(values, names)
     except MalformedRowError as e:
         walk.fail(e.seq, e.reason)
         return None
@@ -190,7 +202,8 @@ def _page_query(wanted: RowFilter, limit: int) -> tuple[str, list[Any]]:
     params: list[Any] = [wanted.after]
     if wanted.types is not None:
         types = sorted(wanted.types)
-        where.append(f"type IN ({','.join('?' * len(types))})")
+        marks = ",".join("?" * len(types))
+        where.append(f"type_code IN (SELECT code FROM event_types WHERE name IN ({marks}))")
         params.extend(types)
     if wanted.track is not None:
         where.append("track = ?")

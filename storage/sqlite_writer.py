@@ -40,13 +40,13 @@ from storage.batch import Assigned, Prepared, assign
 from storage.chain import GENESIS_DIGEST
 from storage.checkpoint import Checkpointer
 from storage.errors import DatabaseError, DatabaseReplacedError, MalformedRowError, StoreError
-from storage.row import COLUMNS
+from storage.row import STORED_COLUMNS
 from storage.sqlite_file import BUSY_CODES, FileIdentity, primary_code, translate, wal_path
 from storage.sqlite_rows import id_bytes, id_text
 
 #: Rows per INSERT statement at most: the largest power of two whose parameters stay within
 #: 999, the limit of SQLite before 3.32 (64 rows of 10 columns).
-MAX_INSERT_ROWS: Final[int] = 1 << ((999 // len(COLUMNS)).bit_length() - 1)
+MAX_INSERT_ROWS: Final[int] = 1 << ((999 // len(STORED_COLUMNS)).bit_length() - 1)
 _ID_CHUNK = 500
 #: Groups larger than this commit on the writer thread, so the event loop is never held long.
 INLINE_EVENTS: Final[int] = 256
@@ -332,9 +332,9 @@ class SqliteWriter:
 @functools.cache
 def _insert_rows(count: int) -> str:
     """The INSERT of `count` rows in one statement (a retried id is skipped, not an error)."""
-    row = f"({','.join('?' * len(COLUMNS))})"
+    row = f"({','.join('?' * len(STORED_COLUMNS))})"
     return (
-        f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {','.join([row] * count)} "
+        f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES {','.join([row] * count)} "
         "ON CONFLICT(event_id) DO NOTHING"
     )
 

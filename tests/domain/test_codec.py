@@ -156,10 +156,19 @@ def _insert_raw(path: Path, *, event_type: str, version: int, payload: bytes, at
         seq += 1
         eid = event_id(1000 + seq)
         digest = chain_hash(prev, canonical_bytes(seq, eid, event_type, version, at, at, payload))
+        known = connection.execute(
+            "SELECT code FROM event_types WHERE name = ?", (event_type,)
+        ).fetchone()
+        if known is None:  # a type this tierbuffer does not know: a code of its own
+            known = connection.execute(
+                "INSERT INTO event_types (code, name) SELECT MAX(MAX(code) + 1, 1000), ? "
+                "FROM event_types RETURNING code",
+                (event_type,),
+            ).fetchone()
         connection.execute(
-            "INSERT INTO events (seq, event_id, type, version, occurred_at, recorded_at, track, "
-            "payload, hash, chain) VALUES (?,?,?,?,?,?,?,?,?,1)",
-            (seq, id_bytes(eid), event_type, version, at, at, None, payload, bytes.fromhex(digest)),
+            "INSERT INTO events (seq, event_id, type_code, version, occurred_at, recorded_lag, "
+            "track, payload, hash, chain) VALUES (?,?,?,?,?,0,?,?,?,1)",
+            (seq, id_bytes(eid), known[0], version, at, None, payload, bytes.fromhex(digest)),
         )
     connection.close()
     return int(seq)
@@ -169,7 +178,7 @@ def _raw_row(path: Path, seq: int) -> tuple[Any, ...]:
     connection = sqlite3.connect(path)
     try:
         row = connection.execute(
-            "SELECT type, version, payload, hash FROM events WHERE seq = ?", (seq,)
+            "SELECT type_code, version, payload, hash FROM events WHERE seq = ?", (seq,)
         ).fetchone()
     finally:
         connection.close()

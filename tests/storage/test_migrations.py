@@ -11,20 +11,24 @@ from pathlib import Path
 
 import anyio
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
+from domain.events import EVENT_TYPES
 from storage.chain import first_break
 from storage.errors import ChainBrokenError, SchemaError
-from storage.migrate import ensure_schema, head_revision
+from storage.migrate import alembic_config, ensure_schema, head_revision
 from storage.projector import load_state, replay, verify
 from storage.schema import metadata
 from storage.sqlite_log import open_sqlite_log
 from storage.sqlite_store import SqliteEventStore
+from storage.type_codes import FOREIGN_CODES_FROM, TYPE_CODES
 from tests.support.clock import FixedClock
 from tests.support.databases import (
     expected_schema,
+    logical_rows,
     revision_of,
     schema_less_database,
     schema_of,
@@ -245,11 +249,11 @@ async def test_a_0002_log_keeps_its_rows_and_indexes_only_the_rows_that_name_a_t
     db = tmp_path / "old.db"
     shutil.copyfile(FIXTURE_0002, db)
     assert revision_of(db) == ["0002"]
-    before = sqlite_rows(db, "SELECT * FROM events ORDER BY seq")
+    before = logical_rows(db)
     by_track = sqlite_rows(db, _TRACK_QUERY)
     assert sqlite_rows(db, "SELECT COUNT(*) FROM events WHERE track IS NULL") != [(0,)]
     async with open_sqlite_log(db, clock=FixedClock(), create=False, migrate=True) as log:
-        assert sqlite_rows(db, "SELECT * FROM events ORDER BY seq") == before
+        assert logical_rows(db) == before
         assert (await verify(log.events, log.snapshots)).ok
         assert [(r.seq,) async for r in log.events.read_rows(track="t1")] == by_track
         assert await log.events.append(mixed_events(30, seed=5)) == list(range(241, 271))
@@ -263,3 +267,102 @@ async def test_a_0002_log_keeps_its_rows_and_indexes_only_the_rows_that_name_a_t
     assert entries == sqlite_rows(db, "SELECT COUNT(*) FROM events WHERE track IS NOT NULL")
     plan = " ".join(str(row) for row in sqlite_rows(db, f"EXPLAIN QUERY PLAN {_TRACK_QUERY}"))
     assert "ix_events_track" in plan
+
+
+# --- the upgrade of a log written at revision 0003 ---------------------------------------------
+
+FIXTURE_0003 = Path(__file__).with_name("fixtures") / "log-0003.db"
+
+
+def _log_0003(tmp_path: Path) -> Path:
+    db = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE_0003, db)
+    assert revision_of(db) == ["0003"]
+    return db
+
+
+def _alembic(db: Path, action: str, revision: str) -> None:
+    config = alembic_config()
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_a_0003_log_keeps_every_value_and_its_chain_with_types_as_codes(
+    tmp_path: Path,
+) -> None:
+    db = _log_0003(tmp_path)
+    before = logical_rows(db)
+    seeks = [row[0] for row in before if row[2] == "Seeked"]
+    async with open_sqlite_log(db, clock=FixedClock(), create=False, migrate=True) as log:
+        assert logical_rows(db) == before
+        rows = list(log.events.iter_rows())
+        assert [(r.seq, r.type, r.occurred_at, r.recorded_at, r.hash) for r in rows] == [
+            (seq, kind, at, recorded, digest.hex())
+            for seq, _, kind, _, at, recorded, _, digest, _, _ in before
+        ]
+        assert first_break(rows) is None
+        # The snapshot is bound to a chain hash, which did not change: it is still used.
+        loaded = await load_state(log.events, log.snapshots)
+        assert loaded.snapshot_seq == 200 and not loaded.skipped
+        assert loaded.state == await replay(log.events)
+        assert [r.seq async for r in log.events.read_rows(types={"Seeked"})] == seeks
+        # New rows chain on.
+        assert await log.events.append(mixed_events(30, seed=5)) == list(range(241, 271))
+        assert first_break(list(log.events.iter_rows())) is None
+        assert (await verify(log.events, log.snapshots)).ok
+    assert revision_of(db) == [head_revision()] and schema_of(db) == expected_schema()
+    assert dict(sqlite_rows(db, "SELECT name, code FROM event_types")) == TYPE_CODES
+    lags = sqlite_rows(db, "SELECT recorded_lag FROM events WHERE seq <= 240 ORDER BY seq")
+    assert [lag for (lag,) in lags] == [row[5] - row[4] for row in before]
+
+
+def test_the_codes_are_the_migrations_and_name_every_event_type(tmp_path: Path) -> None:
+    """A new event type needs a code, and a migration putting it in `event_types`."""
+    db = tmp_path / "fresh.db"
+    anyio.run(lambda: ensure_schema(db, upgrade=True), backend="asyncio")
+    assert dict(sqlite_rows(db, "SELECT name, code FROM event_types")) == dict(TYPE_CODES)
+    assert set(TYPE_CODES) == set(EVENT_TYPES)
+    assert len(set(TYPE_CODES.values())) == len(TYPE_CODES)
+    assert max(TYPE_CODES.values()) < FOREIGN_CODES_FROM
+
+
+@pytest.mark.anyio
+async def test_values_the_old_code_never_wrote_are_still_named_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A type that is no event type keeps its name under a code of its own; a type or a
+    recorded-at of another storage class is copied as it is: `verify` names the same rows."""
+    for tamper, seq, why in [
+        ("type = 'Bogus'", 30, "hash does not match"),
+        ("type = X'00'", 31, "column type_code holds BLOB"),
+        ("recorded_at = 'later'", 32, "column recorded_lag holds TEXT"),
+        ("occurred_at = -9223372036854775808", 33, "hash does not match"),
+    ]:
+        db = _log_0003(tmp_path)
+        sqlite_exec(db, f"UPDATE events SET {tamper} WHERE seq = {seq}")
+        async with open_sqlite_log(db, clock=FixedClock(), create=False, migrate=True) as log:
+            report = await verify(log.events, log.snapshots)
+        assert report.chain_break is not None, tamper
+        assert (report.chain_break.seq, why in report.chain_break.reason) == (seq, True), tamper
+        if "Bogus" in tamper:
+            found = sqlite_rows(db, "SELECT code FROM event_types WHERE name = 'Bogus'")
+            assert found == [(FOREIGN_CODES_FROM,)]
+        db.unlink()
+
+
+def test_the_downgrade_to_0003_writes_the_names_and_timestamps_back(tmp_path: Path) -> None:
+    db = _log_0003(tmp_path)
+    sqlite_exec(db, "UPDATE events SET type = 'Bogus' WHERE seq = 7")
+    before = sqlite_rows(db, "SELECT * FROM events ORDER BY seq")
+    schema = schema_of(db)
+    _alembic(db, "upgrade", "head")
+    assert sqlite_rows(db, "SELECT * FROM events ORDER BY seq") != before
+    _alembic(db, "downgrade", "0003")
+    assert sqlite_rows(db, "SELECT * FROM events ORDER BY seq") == before
+    assert schema_of(db) == schema and revision_of(db) == ["0003"]

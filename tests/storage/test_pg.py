@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -27,6 +28,7 @@ from storage.pg_store import PgEventStore
 from storage.pg_writer import append_lock
 from storage.projector import load_state, replay, verify
 from storage.schema import metadata
+from storage.type_codes import TYPE_CODES
 from tests.support.clock import FixedClock
 from tests.support.events import mixed_events, new_event
 from tests.support.stores import pg_exec, pg_rows
@@ -249,6 +251,90 @@ async def test_a_0001_log_is_upgraded_on_postgresql_and_keeps_verifying(
         pg_url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_events_track'"
     )
     assert definition.endswith("WHERE (track IS NOT NULL)")
+
+
+FIXTURE_0003 = Path(__file__).with_name("fixtures") / "log-0003.db"
+_COLUMNS_0003 = (
+    "seq, event_id, type, version, occurred_at, recorded_at, payload, hash, track, chain"
+)
+_ROWS_0003 = f"SELECT {_COLUMNS_0003} FROM events ORDER BY seq"
+
+
+def _alembic(url: PgUrl, action: str, revision: str) -> None:
+    config = alembic_config()
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url.url))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _log_0003_on(url: PgUrl, tmp_path: Path) -> list[tuple[Any, ...]]:
+    """The SQLite fixture's log at revision 0003 (rows and snapshot), copied into PostgreSQL
+    at that revision; its rows."""
+    _alembic(url, "upgrade", "0003")
+    source = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE_0003, source)
+    with sqlite3.connect(source) as old:
+        rows = old.execute(_ROWS_0003).fetchall()
+        snapshots = old.execute(
+            "SELECT id, seq, projection_version, state_hash, state, created_at, chain_hash "
+            "FROM snapshots"
+        ).fetchall()
+    old.close()
+    with psycopg.connect(url.url) as connection:
+        marks = ", ".join(["%s"] * 10)
+        insert = f"INSERT INTO events ({_COLUMNS_0003}) VALUES ({marks})"
+        connection.cursor().executemany(insert, rows)
+        connection.cursor().executemany(
+            "INSERT INTO snapshots (id, seq, projection_version, state_hash, state, created_at, "
+            "chain_hash) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            snapshots,
+        )
+    return rows
+
+
+async def test_a_0003_log_is_upgraded_on_postgresql_keeping_every_value_and_its_chain(
+    pg_url: PgUrl, tmp_path: Path
+) -> None:
+    """0004 on PostgreSQL: types become codes, recorded-at a lag; every row reads back as it
+    was, the chain and the snapshot bound to it still hold, and new rows chain on."""
+    rows = _log_0003_on(pg_url, tmp_path)
+    async with open_pg_log(pg_url, clock=FixedClock(), migrate=True) as log:
+        stored = list(log.events.iter_rows())
+        assert [(r.seq, r.type, r.occurred_at, r.recorded_at, r.hash) for r in stored] == [
+            (r[0], r[2], r[4], r[5], r[7].hex()) for r in rows
+        ]
+        assert (await verify(log.events, log.snapshots)).ok
+        loaded = await load_state(log.events, log.snapshots)
+        assert loaded.snapshot_seq == 200 and not loaded.skipped
+        seeks = [r.seq async for r in log.events.read_rows(types={"Seeked"})]
+        assert seeks == [r[0] for r in rows if r[2] == "Seeked"] and seeks
+        assert await log.events.append(mixed_events(30, seed=5)) == list(range(241, 271))
+        assert first_break(list(log.events.iter_rows())) is None
+    assert dict(pg_rows(pg_url, "SELECT name, code FROM event_types")) == TYPE_CODES
+    lags = pg_rows(pg_url, "SELECT recorded_lag FROM events WHERE seq <= 240 ORDER BY seq")
+    assert [lag for (lag,) in lags] == [r[5] - r[4] for r in rows]
+
+
+async def test_a_foreign_type_keeps_its_name_on_postgresql_and_the_downgrade_restores_0003(
+    pg_url: PgUrl, tmp_path: Path
+) -> None:
+    rows = _log_0003_on(pg_url, tmp_path)
+    pg_exec(pg_url, "UPDATE events SET type = 'Bogus' WHERE seq = 100")
+    before = pg_rows(pg_url, _ROWS_0003)
+    assert before != rows
+    _alembic(pg_url, "upgrade", "head")
+    assert pg_rows(pg_url, "SELECT code FROM event_types WHERE name = 'Bogus'") == [(1000,)]
+    async with open_pg_log(pg_url, clock=FixedClock(), migrate=False) as log:
+        report = await verify(log.events, log.snapshots)
+        bogus = [r async for r in log.events.read_rows(types={"Bogus"})]
+    assert report.chain_break is not None and report.chain_break.seq == 100
+    assert [(r.seq, r.type) for r in bogus] == [(100, "Bogus")]
+    _alembic(pg_url, "downgrade", "0003")
+    assert pg_rows(pg_url, _ROWS_0003) == before
 
 
 async def test_a_log_in_a_schema_named_by_the_url_stays_there(

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -39,6 +40,25 @@ def schema_of(db: Path) -> list[tuple[str, str, str]]:
 
 def revision_of(db: Path) -> list[str]:
     return [str(r[0]) for r in sqlite_rows(db, "SELECT version_num FROM alembic_version")]
+
+
+#: A row as tierbuffer means it, whichever layout it is stored in (revision 0002 and later).
+_LOGICAL_COLUMNS = (
+    "seq, event_id, type, version, occurred_at, recorded_at, payload, hash, track, chain"
+)
+_LOGICAL_0004 = (
+    "SELECT seq, event_id, name, version, occurred_at, occurred_at + recorded_lag, payload, hash, "
+    "track, chain FROM events JOIN event_types ON code = type_code ORDER BY seq"
+)
+
+
+def logical_rows(db: Path) -> list[tuple[Any, ...]]:
+    """Every row with its type by name and recorded-at as a timestamp, read with SQL from the
+    layout of revision 0002-0003 or of 0004 on (the type as a code, recorded-at as a lag)."""
+    columns = {row[1] for row in sqlite_rows(db, "PRAGMA table_info(events)")}
+    if "type_code" in columns:
+        return sqlite_rows(db, _LOGICAL_0004)
+    return sqlite_rows(db, f"SELECT {_LOGICAL_COLUMNS} FROM events ORDER BY seq")
 
 
 def schema_less_database(path: Path) -> Path:
@@ -153,7 +173,9 @@ def corrupt_snapshot_bytes(db: Path, seq: int) -> None:
     connection.close()
 
 
-_SWAP_COLUMNS = ("event_id", "type", "version", "occurred_at", "recorded_at", "track", "payload")
+_SWAP_COLUMNS = (
+    "event_id", "type_code", "version", "occurred_at", "recorded_lag", "track", "payload"
+)  # fmt: skip
 
 
 def opened_log(db: Path) -> AbstractAsyncContextManager[Log]:
@@ -243,6 +265,16 @@ def payload_as_text(db: Path, seq: int) -> None:
     sqlite_exec(db, f"UPDATE events SET payload = CAST(payload AS TEXT) WHERE seq = {seq}")
 
 
+def rename_type(db: Path, seq: int) -> None:
+    """Change the name the log's `event_types` gives to the type of the row at `seq` (and so of
+    every row of that type)."""
+    sqlite_exec(
+        db,
+        "UPDATE event_types SET name = name || 'd' "
+        f"WHERE code = (SELECT type_code FROM events WHERE seq = {seq})",
+    )
+
+
 def retrack(db: Path, seq: int) -> None:
     """Point an event at another track (what `read(track=…)` filters on)."""
     sqlite_exec(
@@ -251,6 +283,8 @@ def retrack(db: Path, seq: int) -> None:
         f"WHERE seq = {seq}",
     )
 
+
+_CODE_OF_STOPPED = "(SELECT code FROM event_types WHERE name = 'Stopped')"
 
 TAMPERS: dict[str, tuple[Callable[[Path, int], None], int, int]] = {
     # name: (tamper, row it touches, first sequence number verify must name)
@@ -266,10 +300,17 @@ TAMPERS: dict[str, tuple[Callable[[Path, int], None], int, int]] = {
     "payload-as-text": (payload_as_text, 60, 60),
     "payload-as-integer": (_set("payload", "42"), 61, 61),
     "event-id-as-text": (_set("event_id", "'0190a0b2-7c1e-7d3a-9f00-0123456789ab'"), 62, 62),
-    "type-renamed": (_set("type", "'Stopped'"), 63, 63),
+    "type-renamed": (
+        _set("type_code", "(SELECT code FROM event_types WHERE name = 'Stopped')"),
+        63,
+        63,
+    ),
+    "type-code-unknown": (_set("type_code", "999"), 70, 70),
+    "type-code-as-text": (_set("type_code", "'PositionReported'"), 71, 71),
+    "type-name-altered": (rename_type, 1, 1),
     "version-as-real": (_set("version", "1.5"), 64, 64),
     "occurred-at-as-text": (_set("occurred_at", "'yesterday'"), 65, 65),
-    "recorded-at-altered": (_set("recorded_at", "recorded_at - 1"), 66, 66),
+    "recorded-at-altered": (_set("recorded_lag", "recorded_lag - 1"), 66, 66),
     "hash-as-text": (_set("hash", "lower(hex(hash))"), 67, 67),
     "track-altered": (retrack, 68, 68),
     "chain-format-altered": (_set("chain", "1"), 69, 69),

@@ -40,7 +40,11 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 
 
 def events_in(db: Path) -> list[tuple[Any, ...]]:
-    rows = sqlite_rows(db, "SELECT seq, event_id, type, lower(hex(hash)) FROM events ORDER BY seq")
+    rows = sqlite_rows(
+        db,
+        "SELECT seq, event_id, name, lower(hex(hash)) FROM events "
+        "JOIN event_types ON code = type_code ORDER BY seq",
+    )
     return [(seq, id_text(raw), kind, digest) for seq, raw, kind, digest in rows]
 
 
