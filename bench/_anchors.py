@@ -13,6 +13,7 @@ Every anchor checks what it wrote (row counts) before its figure is used.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sqlite3
 import time
@@ -43,10 +44,25 @@ def raw_values(events: list[NewEvent], codec: Any) -> list[tuple[Any, ...]]:
     return list(assigned.rows(0))
 
 
+def _insert_many(connection: sqlite3.Connection, rows: list[tuple[Any, ...]], per: int) -> None:
+    """`rows` as INSERTs of `per` rows each (the last may hold fewer)."""
+    one = f"({','.join('?' * len(STORED_COLUMNS))})"
+    into = f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES "
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        sql = into + ",".join([one] * len(chunk))
+        connection.execute(sql, list(itertools.chain.from_iterable(chunk)))
+
+
 def raw_append(
-    path: Path, values: list[tuple[Any, ...]], batch: int, synchronous: str
+    path: Path,
+    values: list[tuple[Any, ...]],
+    batch: int,
+    synchronous: str,
+    rows_per_statement: int = 1,
 ) -> tuple[float, list[float]]:
-    """Rows/s and per-commit latencies of plain sqlite3 committing `batch` rows at a time."""
+    """Rows/s and per-commit latencies of plain sqlite3 committing `batch` rows at a time, with
+    `executemany` or, given `rows_per_statement`, multi-row INSERTs (as the store writes)."""
     connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(f"PRAGMA synchronous={synchronous}")
@@ -57,7 +73,10 @@ def raw_append(
     for start in range(0, len(values), batch):
         t0 = time.perf_counter()
         connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(INSERT, values[start : start + batch])
+        if rows_per_statement > 1:
+            _insert_many(connection, values[start : start + batch], rows_per_statement)
+        else:
+            connection.executemany(INSERT, values[start : start + batch])
         connection.execute("COMMIT")
         checkpointer.committed()
         latencies.append(time.perf_counter() - t0)

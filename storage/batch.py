@@ -12,14 +12,18 @@ import msgspec
 
 from domain.codec import EventCodec
 from domain.events import NewEvent, track_of
-from storage.chain import CHAIN_FORMAT, event_part, link
+from storage.chain import CHAIN_FORMAT, EVENT_PART, link, track_json
 from storage.errors import InvalidEventError
 from storage.type_codes import TYPE_CODES
 
 #: SQLite (and PostgreSQL's BIGINT) keep signed 64-bit integers.
 MAX_MS: Final[int] = 2**63 - 1
 
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UUID: Final[str] = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_CANONICAL_UUID = re.compile(_UUID)
+#: Canonical ids, one per line (a batch's ids joined by line breaks), and the length of a line.
+_CANONICAL_LINES = re.compile(rf"(?:{_UUID}\n)*{_UUID}")
+_LINE: Final[int] = 37
 
 
 class Prepared(msgspec.Struct, frozen=True):
@@ -85,27 +89,66 @@ def canonical_event_id(value: object) -> str:
     return str(uuid.UUID(str(value)))
 
 
+def _canonical_id(index: int, value: object) -> str:
+    try:
+        return canonical_event_id(value)
+    except (ValueError, TypeError, AttributeError) as e:
+        raise InvalidEventError(index, f"event id {value!r} is not a UUID") from e
+
+
+def _canonical_ids(events: Sequence[NewEvent]) -> list[str]:
+    """Every event's id in canonical form, checked with one match over the whole batch when
+    they all are already (the usual case); InvalidEventError names the first that is no UUID."""
+    ids = [new.event_id for new in events]
+    try:
+        joined = "\n".join(ids)
+    except TypeError:  # an id that is not text: found below
+        joined = ""
+    # One id per line, each line exactly one canonical UUID: the length rules out an id that
+    # itself holds a line break.
+    if len(joined) == _LINE * len(ids) - 1 and _CANONICAL_LINES.fullmatch(joined):
+        return ids
+    return [_canonical_id(index, value) for index, value in enumerate(ids)]
+
+
 def prepare(codec: EventCodec, events: Sequence[NewEvent]) -> list[Prepared]:
-    """Validate and encode a batch before it reaches the writer; raises InvalidEventError."""
-    prepared = []
-    for index, new in enumerate(events):
-        try:
-            event_id = canonical_event_id(new.event_id)
-        except (ValueError, TypeError, AttributeError) as e:
-            raise InvalidEventError(index, f"event id {new.event_id!r} is not a UUID") from e
-        at = new.occurred_at
-        if type(at) is not int or not 0 <= at <= MAX_MS:
-            raise InvalidEventError(index, "occurred_at must be an integer of ms in [0, 2^63)")
-        try:
-            event_type, version, payload = codec.encode(new.event)
-        except (KeyError, TypeError, msgspec.EncodeError) as e:
-            raise InvalidEventError(index, f"cannot encode {type(new.event).__name__}: {e}") from e
-        track = track_of(new.event)
+    """Validate and encode a batch before it reaches the writer; raises InvalidEventError.
+
+    The ids of a batch are checked and turned into hex and bytes all at once; what is left per
+    event is its time's check, its encoding and one formatting of its chain part."""
+    if len(events) == 1:  # a single append: nothing to share the batch-wide work with
+        new = events[0]
+        event_id = _canonical_id(0, new.event_id)
         id_hex = event_id.replace("-", "")
-        part = event_part(id_hex, event_type, version, at, track, payload)
-        id16 = bytes.fromhex(id_hex)
-        prepared.append(Prepared(event_id, id16, event_type, version, at, track, payload, part))
-    return prepared
+        return [_prepared(0, new, event_id, id_hex.encode(), bytes.fromhex(id_hex), codec)]
+    if not events:
+        return []
+    ids = _canonical_ids(events)
+    hexes = "\n".join(ids).replace("-", "")
+    raw = bytes.fromhex(hexes)  # fromhex skips the line breaks
+    id16s = [raw[i : i + 16] for i in range(0, len(raw), 16)]
+    return [
+        _prepared(index, new, event_id, id_hex, id16, codec)
+        for index, (new, event_id, id_hex, id16) in enumerate(
+            zip(events, ids, hexes.encode().split(b"\n"), id16s, strict=True)
+        )
+    ]
+
+
+def _prepared(
+    index: int, new: NewEvent, event_id: str, id_hex: bytes, id16: bytes, codec: EventCodec
+) -> Prepared:
+    at = new.occurred_at
+    if type(at) is not int or not 0 <= at <= MAX_MS:
+        raise InvalidEventError(index, "occurred_at must be an integer of ms in [0, 2^63)")
+    event = new.event
+    try:
+        event_type, version, payload = codec.encode(event)
+    except (KeyError, TypeError, msgspec.EncodeError) as e:
+        raise InvalidEventError(index, f"cannot encode {type(event).__name__}: {e}") from e
+    track = track_of(event)
+    part = EVENT_PART % (id_hex, event_type.encode(), version, at, track_json(track), payload)
+    return Prepared(event_id, id16, event_type, version, at, track, payload, part)
 
 
 def assign(

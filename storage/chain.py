@@ -47,6 +47,15 @@ def canonical_bytes(
     return head.encode() + payload
 
 
+#: Format 2's event part: id_hex, type, version, occurred_at, track (JSON), payload, as bytes.
+EVENT_PART: Final[bytes] = b"%s\x1f%s\x1f%d\x1f%d\x1f%s\x1f%s"
+
+
+def track_json(track: str | None) -> bytes:
+    """The track as format 2 writes it: a JSON string, or `null`."""
+    return b"null" if track is None else _json.encode(track)
+
+
 def event_part(
     id_hex: str,
     event_type: str,
@@ -56,12 +65,12 @@ def event_part(
     payload: bytes,
 ) -> bytes:
     """Format 2, the part an event brings before it has a sequence number."""
-    return b"%s\x1f%s\x1f%d\x1f%d\x1f%s\x1f%s" % (
+    return EVENT_PART % (
         id_hex.encode(),
         event_type.encode(),
         version,
         occurred_at,
-        b"null" if track is None else _json.encode(track),
+        track_json(track),
         payload,
     )
 

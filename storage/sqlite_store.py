@@ -99,7 +99,7 @@ class SqliteEventStore(LogReads):
             return []
         if self._writer is None:
             raise ReadOnlyDatabaseError(self.path, "opened for reading only: nothing appended")
-        return await self._writer.append(prepare(self.codec, events))
+        return await self._writer.submit(prepare(self.codec, events))
 
     async def _fetch_page(self, wanted: RowFilter, limit: int) -> list[StoredRow]:
         return await self._reader.fetch_page(wanted, limit)

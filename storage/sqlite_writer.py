@@ -8,7 +8,9 @@ group is small; a group that is large, or that finds another process holding the
 the writer thread, which waits for the lock up to the busy timeout. Measured here, handing a
 commit to a thread and back costs more than the commit itself (see bench/append.py), and an
 uncontended small commit takes tens of microseconds, less than a wake-up. At synchronous=FULL a
-commit waits for an fsync, so every group goes to the thread (`inline=False`).
+commit waits for an fsync, so every group goes to the thread (`inline=False`), which takes every
+group queued while it commits and syncs into its next commit. A group's rows go in as multi-row
+INSERTs (`_insert`), not one statement run per row.
 
 Whoever commits answers the callers only after COMMIT returned and the database file and its WAL
 are still the files the store opened (`FileIdentity`): an append that went to a deleted or
@@ -24,15 +26,15 @@ so several processes can append to one file and the chain is always extended und
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
-from typing import Any, Final
-
-import msgspec
+from typing import Final
 
 from storage.batch import Assigned, Prepared, assign
 from storage.chain import GENESIS_DIGEST
@@ -42,11 +44,9 @@ from storage.row import STORED_COLUMNS
 from storage.sqlite_file import BUSY_CODES, FileIdentity, primary_code, translate, wal_path
 from storage.sqlite_rows import id_bytes, id_text
 
-_INSERT = (
-    f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) "
-    f"VALUES ({','.join('?' * len(STORED_COLUMNS))}) "
-    "ON CONFLICT(event_id) DO NOTHING"
-)
+#: Rows per INSERT statement at most: the largest power of two whose parameters stay within
+#: 999, the limit of SQLite before 3.32 (64 rows of 10 columns).
+MAX_INSERT_ROWS: Final[int] = 1 << ((999 // len(STORED_COLUMNS)).bit_length() - 1)
 _ID_CHUNK = 500
 #: Groups larger than this commit on the writer thread, so the event loop is never held long.
 INLINE_EVENTS: Final[int] = 256
@@ -54,12 +54,29 @@ INLINE_EVENTS: Final[int] = 256
 WAL_CAP_BYTES: Final[int] = 64 * 1024 * 1024
 
 Outcome = list[list[int]] | BaseException
+Answer = asyncio.Future[list[int]]
 
 
-class _Request(msgspec.Struct):
-    prepared: list[Prepared]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[list[int]]
+class _Group:
+    """Appends gathered for one commit: each caller's batch and the future it waits on, side by
+    side (a future knows its loop), and how many events they hold."""
+
+    __slots__ = ("batches", "futures", "events")
+
+    def __init__(self) -> None:
+        self.batches: list[list[Prepared]] = []
+        self.futures: list[Answer] = []
+        self.events = 0
+
+    def add(self, prepared: list[Prepared], future: Answer) -> None:
+        self.batches.append(prepared)
+        self.futures.append(future)
+        self.events += len(prepared)
+
+    def extend(self, other: _Group) -> None:
+        self.batches.extend(other.batches)
+        self.futures.extend(other.futures)
+        self.events += other.events
 
 
 class _Busy(Exception):
@@ -92,13 +109,13 @@ class SqliteWriter:
         self._database = FileIdentity(path)
         self._wal = FileIdentity(wal_path(path))
         self._lock = threading.Lock()  # who uses the connection: the loop or the thread
-        self._pending: list[_Request] = []
+        self._pending = _Group()
         self._scheduled = False
         self._home: asyncio.AbstractEventLoop | None = None
         self._head: tuple[int, bytes] | None = None
         self._data_version = -1
         self._failed: StoreError | None = None
-        self._queue: queue.SimpleQueue[list[_Request] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Group | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._write_loop, name=f"tierbuffer-writer:{path.name}", daemon=True
         )
@@ -107,21 +124,25 @@ class SqliteWriter:
             path, busy_timeout_s=busy_timeout_s, idle_s=idle_checkpoint_s
         )
 
-    async def append(self, prepared: list[Prepared]) -> list[int]:
+    def submit(self, prepared: list[Prepared]) -> Answer:
+        """Gather a prepared batch into the next commit; the future its caller awaits for its
+        sequence numbers (a plain function, so an append resumes one coroutine, not two)."""
         if self._failed is not None:
             raise self._failed
         loop = asyncio.get_running_loop()
-        request = _Request(prepared, loop, loop.create_future())
+        future: Answer = loop.create_future()
         if self._home is None:
             self._home = loop
         if loop is not self._home:  # another thread's loop: the writer thread serves it
-            self._queue.put([request])
+            alone = _Group()
+            alone.add(prepared, future)
+            self._queue.put(alone)
         else:
-            self._pending.append(request)
+            self._pending.add(prepared, future)
             if not self._scheduled:
                 self._scheduled = True
                 loop.call_soon(self._flush)
-        return await request.future
+        return future
 
     def flush(self) -> None:
         """Commit or hand on what is gathered now (before closing)."""
@@ -140,50 +161,47 @@ class SqliteWriter:
     def _flush(self) -> None:
         """On the event loop: commit the gathered group here if the lock is free at once."""
         self._scheduled = False
-        group, self._pending = self._pending, []
-        if not group:
+        group, self._pending = self._pending, _Group()
+        if not group.futures:
             return
-        small = sum(len(r.prepared) for r in group) <= INLINE_EVENTS
+        small = group.events <= INLINE_EVENTS
         if self._inline and small and self._lock.acquire(blocking=False):
             try:
-                outcome = self._commit(group, wait=False)
+                outcome = self._commit(group.batches, wait=False)
             except _Busy:
                 outcome = None
             finally:
                 self._lock.release()
             if outcome is not None:
-                _resolve(_pairs(group, outcome))
+                _resolve(group.futures, outcome)
                 return
         self._queue.put(group)
 
     def _write_loop(self) -> None:
         """The writer thread: commit everything handed to it, answer its callers, repeat."""
         while True:
-            first = self._queue.get()
-            if first is None:
+            group = self._queue.get()
+            if group is None:
                 return
-            group, stop = list(first), False
-            while True:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            stop = False
+            while not self._queue.empty():  # only this thread takes from the queue
+                more = self._queue.get()
                 if more is None:
                     stop = True
                     break
                 group.extend(more)
             with self._lock:
-                outcome = self._commit(group, wait=True)
-            _answer(group, outcome)
+                outcome = self._commit(group.batches, wait=True)
+            _answer(group.futures, outcome)
             if stop:
                 return
 
-    def _commit(self, group: list[_Request], *, wait: bool) -> Outcome:
-        """One transaction for the group and the checks before it may be acknowledged."""
+    def _commit(self, batches: list[list[Prepared]], *, wait: bool) -> Outcome:
+        """One transaction for the batches and the checks before it may be acknowledged."""
         if self._failed is not None:
             return self._failed
         try:
-            results = self._write([r.prepared for r in group], self._clock(), wait=wait)
+            results = self._write(batches, self._clock(), wait=wait)
             self._check_files()
         except _Busy:
             raise
@@ -264,8 +282,7 @@ class SqliteWriter:
                 recorded_at=recorded_at,
             )
             values = assigned.rows(recorded_at)
-            cursor.executemany(_INSERT, values)
-            if values and cursor.rowcount != len(values):
+            if _insert(cursor, values) != len(values):
                 cursor.execute("ROLLBACK")
                 if lookup:
                     raise DatabaseError(self.path, "event ids changed under a write lock")
@@ -312,6 +329,32 @@ class SqliteWriter:
         return seq, digest
 
 
+@functools.cache
+def _insert_rows(count: int) -> str:
+    """The INSERT of `count` rows in one statement (a retried id is skipped, not an error)."""
+    row = f"({','.join('?' * len(STORED_COLUMNS))})"
+    return (
+        f"INSERT INTO events ({', '.join(STORED_COLUMNS)}) VALUES {','.join([row] * count)} "
+        "ON CONFLICT(event_id) DO NOTHING"
+    )
+
+
+def _insert(cursor: sqlite3.Cursor, values: list[tuple[object, ...]]) -> int:
+    """Insert the rows; how many went in. Several rows per statement cost SQLite and the driver
+    less than a statement run per row (`executemany`); statements of powers of two rows (at most
+    MAX_INSERT_ROWS) keep the statements few enough for the connection's statement cache."""
+    inserted, start, left = 0, 0, len(values)
+    while left:
+        count = min(MAX_INSERT_ROWS, 1 << (left.bit_length() - 1))
+        chunk = values[start : start + count]
+        cursor.execute(
+            _insert_rows(count), chunk[0] if count == 1 else list(chain.from_iterable(chunk))
+        )
+        inserted += cursor.rowcount
+        start, left = start + count, left - count
+    return inserted
+
+
 def _stored_ids(cursor: sqlite3.Cursor, batches: list[list[Prepared]]) -> dict[str, int]:
     ids = list({p.event_id for batch in batches for p in batch})
     existing: dict[str, int] = {}
@@ -324,29 +367,31 @@ def _stored_ids(cursor: sqlite3.Cursor, batches: list[list[Prepared]]) -> dict[s
     return existing
 
 
-def _pairs(group: list[_Request], outcome: Outcome) -> list[tuple[asyncio.Future[list[int]], Any]]:
-    """Each caller's future with its answer: its sequence numbers, or the commit's error."""
-    answers: Sequence[Any] = outcome if isinstance(outcome, list) else [outcome] * len(group)
-    return [(r.future, a) for r, a in zip(group, answers, strict=True)]
-
-
-def _answer(group: list[_Request], outcome: Outcome) -> None:
+def _answer(futures: list[Answer], outcome: Outcome) -> None:
     """From the writer thread: resolve the futures, one callback per event loop involved."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[int]], Any]]] = {}
-    for request, pair in zip(group, _pairs(group, outcome), strict=True):
-        by_loop.setdefault(request.loop, []).append(pair)
-    for loop, answers in by_loop.items():
+    loops: dict[asyncio.AbstractEventLoop, list[int]] = {}
+    for index, future in enumerate(futures):
+        loops.setdefault(future.get_loop(), []).append(index)
+    for loop, indices in loops.items():
+        if len(loops) == 1:
+            mine, answer = futures, outcome
+        else:
+            mine = [futures[i] for i in indices]
+            answer = outcome if not isinstance(outcome, list) else [outcome[i] for i in indices]
         try:
-            loop.call_soon_threadsafe(_resolve, answers)
+            loop.call_soon_threadsafe(_resolve, mine, answer)
         except RuntimeError:  # that loop is closed: nobody is waiting any more
             continue
 
 
-def _resolve(answers: list[tuple[asyncio.Future[list[int]], Any]]) -> None:
-    for future, answer in answers:
-        if future.done():  # the caller was cancelled
-            continue
-        if isinstance(answer, BaseException):
-            future.set_exception(answer)
-        else:
-            future.set_result(answer)
+def _resolve(futures: list[Answer], outcome: Outcome) -> None:
+    """On the futures' loop: each caller gets its sequence numbers, or every caller the commit's
+    error; a caller that was cancelled meanwhile is not answered."""
+    if isinstance(outcome, BaseException):
+        for future in futures:
+            if not future.done():
+                future.set_exception(outcome)
+        return
+    for future, seqs in zip(futures, outcome, strict=True):
+        if not future.done():
+            future.set_result(seqs)
