@@ -38,17 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.bootstrap import sources  # noqa: E402
 from bench import _workloads as workloads  # noqa: E402
 from bench._anchors import es_batched, es_single, raw_append, raw_values  # noqa: E402
-from bench._common import new_event, percentile  # noqa: E402
+from bench._common import load, new_event, percentile  # noqa: E402
 from domain.codec import EventCodec  # noqa: E402
 from storage.sqlite_file import Synchronous  # noqa: E402
 from storage.sqlite_store import SqliteEventStore  # noqa: E402
 from storage.sqlite_writer import MAX_INSERT_ROWS  # noqa: E402
 
 Figures = dict[str, list[float]]
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 async def tb_single(path: Path, n: int, synchronous: Synchronous) -> tuple[float, list[float]]:

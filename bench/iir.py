@@ -35,14 +35,11 @@ import numpy as np  # noqa: E402
 from adapters.audio import dsp, iir  # noqa: E402
 from adapters.audio.presets import TrackLevel, chain_for, render_samples  # noqa: E402
 from adapters.runtime import specs  # noqa: E402
+from bench._common import load  # noqa: E402
 from domain.events import PRESETS  # noqa: E402
 
 RATE = 44100
 WORKER_MODULES = sorted({spec.split(":")[0] for spec in (specs.RENDER, specs.ANALYSE)})
-
-
-def _load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _stats(values: list[float], scale: float = 1.0, unit: str = "") -> str:
@@ -108,7 +105,7 @@ def main() -> int:
     render: dict[str, list[float]] = {"A": [], "B": []}
     start: dict[str, list[tuple[float, float, float]]] = {"A": [], "B": []}
     worst = 0.0
-    print(f"load average before: {_load()}")
+    print(f"load average before: {load()}")
     for _ in range(args.rounds):
         for preset, bands in chains.items():
             sos = np.stack([band.coefficients(RATE) for band in bands])
@@ -124,7 +121,7 @@ def main() -> int:
                 dsp.iir.sosfilt = iir.sosfilt  # type: ignore[assignment]
         start["A"].append(_start(""))
         start["B"].append(_start("import scipy.signal, scipy.ndimage\n"))
-    print(f"load average after: {_load()}")
+    print(f"load average after: {load()}")
     print(f"\nequaliser, {args.seconds:g} s stereo, CPU ms min / median / max (A: numpy, B: scipy)")
     for preset, runs in eq.items():
         ratio = statistics.median(a / b for a, b in zip(runs["A"], runs["B"], strict=True))

@@ -25,7 +25,7 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._anchors import raw_values  # noqa: E402
-from bench._common import new_event  # noqa: E402
+from bench._common import load, new_event  # noqa: E402
 from domain.codec import EventCodec  # noqa: E402
 
 TABLE = """CREATE TABLE events (seq BIGINT PRIMARY KEY, event_id BYTEA NOT NULL UNIQUE,
@@ -36,10 +36,6 @@ COLUMNS = (
     "seq, event_id, type_code, version, occurred_at, recorded_lag, payload, hash, track, chain"
 )
 TYPES = ("bigint", "bytea", "smallint", "int", "bigint", "bigint", "bytea", "bytea", "text", "int")
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def unnest(marks: list[str]) -> str:

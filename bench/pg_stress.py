@@ -39,17 +39,13 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.bootstrap import open_log  # noqa: E402
-from bench._common import new_event  # noqa: E402
+from bench._common import load, new_event  # noqa: E402
 from storage.chain import first_break  # noqa: E402
 from storage.errors import InvalidLocationError  # noqa: E402
 from storage.location import Location, PgUrl, location  # noqa: E402
 
 #: How long a process may take past the deadline to finish its last appends and report.
 GRACE_S = 60.0
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 # --- one appending process ----------------------------------------------------------------------

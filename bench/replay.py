@@ -51,7 +51,7 @@ from bench._anchors import (  # noqa: E402
     raw_replay_floor,
     raw_replay_floor_hashed,
 )
-from bench._common import new_event  # noqa: E402
+from bench._common import load, new_event  # noqa: E402
 from domain.events import DomainEvent  # noqa: E402
 from domain.state import state_hash  # noqa: E402
 from storage.location import Location, PgUrl, location  # noqa: E402
@@ -60,10 +60,6 @@ from storage.projector import load_state, replay  # noqa: E402
 BATCH = 10_000
 #: How long after it occurred a live event is recorded (`--live`).
 LIVE_LAG_MS = 3
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 async def build(path: Location, n: int) -> None:
